@@ -1,0 +1,3 @@
+from resnet_hub.cli.app import main
+
+main()

@@ -1,0 +1,50 @@
+"""Typed errors: callers (and the CLI) can tell a user's mistake from a bug and say how to fix it."""
+
+from __future__ import annotations
+
+
+class ResNetHubError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnknownModelError(ResNetHubError, KeyError):
+    """A model name that is not in the variant table."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"Unknown model '{name}'.{hint} Run `resnet-hub list` to see all variants.")
+        self.name = name
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr with quotes
+        return str(self.args[0])
+
+
+class InputShapeError(ResNetHubError, ValueError):
+    """A tensor handed to a model does not have the layout the model needs."""
+
+
+class WeightsError(ResNetHubError):
+    """Weights could not be read or do not fit the model; nothing was changed."""
+
+
+class CorruptWeightsError(WeightsError):
+    """A weights file is truncated, not safetensors, or fails its checksum."""
+
+
+class IncompatibleWeightsError(WeightsError):
+    """A state dict does not match the model (missing/unexpected keys, shape or architecture mismatch)."""
+
+
+class MissingDependencyError(ResNetHubError, ImportError):
+    """An optional dependency is missing; the message names the extra that installs it."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'resnet-hub[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

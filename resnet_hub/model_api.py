@@ -1,0 +1,59 @@
+"""The part of timm's model API that ResNet and ResNetV2 share (classifier, checkpointing, head)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .layers import build_classifier
+
+
+class TimmModelMixin:
+    """Expects ``num_features``, ``drop_rate``, ``grad_checkpointing``, ``layer1``..``layer4``,
+    ``global_pool``, ``fc`` and a ``forward_features`` on the class that uses it."""
+
+    num_features: int
+    drop_rate: float
+    grad_checkpointing: bool
+    global_pool: nn.Module
+    fc: nn.Module
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        return dict(stem=r"^conv1|bn1|maxpool", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)")
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
+        """Swap the head, e.g. for fine-tuning on another label set (``num_classes=0`` drops it)."""
+        self.num_classes = num_classes
+        self.global_pool, self.fc = build_classifier(self.num_features, num_classes, global_pool)
+
+    def stages(self) -> list[nn.Module]:
+        return [self.layer1, self.layer2, self.layer3, self.layer4]  # type: ignore[attr-defined]
+
+    def run_stages(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual stages, re-computed in backward instead of stored when checkpointing is on."""
+        for stage in self.stages():
+            if self.grad_checkpointing and not torch.jit.is_scripting() and torch.is_grad_enabled():
+                for blk in stage:
+                    x = checkpoint(blk, x, use_reentrant=False)
+            else:
+                x = stage(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x)
+        if self.drop_rate > 0.0:
+            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)  # type: ignore[attr-defined]
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))  # type: ignore[attr-defined]

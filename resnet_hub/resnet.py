@@ -1,0 +1,250 @@
+"""ResNet v1 / v1.5, ResNet-D, ResNeXt, Wide ResNet and SE-ResNet in one config-driven class.
+
+Blocks read like the papers (torchvision's style); module names follow timm's (and so torchvision's)
+state-dict keys so their checkpoints load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .model_api import TimmModelMixin
+from .layers import DropPath, SqueezeExcite, build_classifier, check_input
+
+
+def conv3x3(in_chs: int, out_chs: int, stride: int = 1, groups: int = 1, bias: bool = False) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, groups=groups, bias=bias)
+
+
+def conv1x1(in_chs: int, out_chs: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=bias)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34)."""
+
+    expansion = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        cardinality: int = 1,
+        base_width: int = 64,
+        stride_in_1x1: bool = False,
+        conv_bias: bool = False,
+        norm_eps: float = 1e-5,
+        se: bool = False,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if cardinality != 1 or base_width != 64:
+            raise ValueError("BasicBlock supports only cardinality=1 and base_width=64")
+        self.conv1 = conv3x3(inplanes, planes, stride, bias=conv_bias)
+        self.bn1 = nn.BatchNorm2d(planes, eps=norm_eps)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes, bias=conv_bias)
+        self.bn2 = nn.BatchNorm2d(planes, eps=norm_eps)
+        self.se = SqueezeExcite(planes) if se else None
+        self.act2 = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.bn2(self.conv2(x))
+        if self.se is not None:
+            x = self.se(x)
+        return self.act2(self.drop_path(x) + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (grouped for ResNeXt), 1x1 expand (ResNet-50 and deeper)."""
+
+    expansion = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        cardinality: int = 1,
+        base_width: int = 64,
+        stride_in_1x1: bool = False,
+        conv_bias: bool = False,
+        norm_eps: float = 1e-5,
+        se: bool = False,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * cardinality
+        outplanes = planes * self.expansion
+        stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = conv1x1(inplanes, width, stride_1x1, bias=conv_bias)
+        self.bn1 = nn.BatchNorm2d(width, eps=norm_eps)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(width, width, stride_3x3, groups=cardinality, bias=conv_bias)
+        self.bn2 = nn.BatchNorm2d(width, eps=norm_eps)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = conv1x1(width, outplanes, bias=conv_bias)
+        self.bn3 = nn.BatchNorm2d(outplanes, eps=norm_eps)
+        self.se = SqueezeExcite(outplanes) if se else None
+        self.act3 = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.act2(self.bn2(self.conv2(x)))
+        x = self.bn3(self.conv3(x))
+        if self.se is not None:
+            x = self.se(x)
+        return self.act3(self.drop_path(x) + shortcut)
+
+
+BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+def make_downsample(
+    in_chs: int, out_chs: int, stride: int, avg_down: bool, conv_bias: bool, norm_eps: float
+) -> nn.Sequential:
+    """Projection shortcut: strided 1x1 conv, or (ResNet-D) average pool then 1x1 conv."""
+    if not avg_down:
+        return nn.Sequential(conv1x1(in_chs, out_chs, stride, bias=conv_bias), nn.BatchNorm2d(out_chs, eps=norm_eps))
+    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+    return nn.Sequential(pool, conv1x1(in_chs, out_chs, bias=conv_bias), nn.BatchNorm2d(out_chs, eps=norm_eps))
+
+
+def make_stem(
+    in_chans: int, stem_width: int, deep_stem: bool, conv_bias: bool, norm_eps: float = 1e-5
+) -> tuple[nn.Module, int]:
+    """7x7 conv, or (ResNet-D) three 3x3 convs; returns the module and its output channels."""
+    if not deep_stem:
+        return nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=conv_bias), stem_width
+    out_chs = stem_width * 2
+    return (
+        nn.Sequential(
+            nn.Conv2d(in_chans, stem_width, 3, stride=2, padding=1, bias=conv_bias),
+            nn.BatchNorm2d(stem_width, eps=norm_eps),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(stem_width, stem_width, 3, padding=1, bias=conv_bias),
+            nn.BatchNorm2d(stem_width, eps=norm_eps),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(stem_width, out_chs, 3, padding=1, bias=conv_bias),
+        ),
+        out_chs,
+    )
+
+
+class ResNet(TimmModelMixin, nn.Module):
+    """A residual network whose every variant is chosen by arguments (see ``configs.VARIANTS``).
+
+    The children are declared in forward order (stem, ``layer1``..``layer4``, head) because timm's
+    ``features_only`` wrapper rebuilds the network from that order.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        block: str = "bottleneck",
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        cardinality: int = 1,
+        base_width: int = 64,
+        stem_width: int = 64,
+        deep_stem: bool = False,
+        avg_down: bool = False,
+        stride_in_1x1: bool = False,
+        conv_bias: bool = False,
+        norm_eps: float = 1e-5,
+        se: bool = False,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        zero_init_last: bool = True,
+        model_name: str = "ResNet",
+    ) -> None:
+        super().__init__()
+        if len(layers) != 4:
+            raise ValueError(f"layers must list 4 stage depths, got {tuple(layers)}")
+        block_cls = BLOCKS[block]
+        self.model_name = model_name
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+
+        self.conv1, inplanes = make_stem(in_chans, stem_width, deep_stem, conv_bias, norm_eps)
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=norm_eps)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.feature_info = [dict(num_chs=inplanes, reduction=2, module="act1")]
+
+        total_blocks = sum(layers)
+        block_index = 0
+        reduction = 4
+        for stage_index, (depth, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
+            stride = 1 if stage_index == 0 else 2
+            reduction *= stride
+            outplanes = planes * block_cls.expansion
+            blocks = []
+            for i in range(depth):
+                block_stride = stride if i == 0 else 1
+                downsample = None
+                if i == 0 and (block_stride != 1 or inplanes != outplanes):
+                    downsample = make_downsample(inplanes, outplanes, block_stride, avg_down, conv_bias, norm_eps)
+                blocks.append(
+                    block_cls(
+                        inplanes,
+                        planes,
+                        stride=block_stride,
+                        downsample=downsample,
+                        cardinality=cardinality,
+                        base_width=base_width,
+                        stride_in_1x1=stride_in_1x1,
+                        conv_bias=conv_bias,
+                        norm_eps=norm_eps,
+                        se=se,
+                        drop_path=drop_path_rate * block_index / max(total_blocks - 1, 1),
+                    )
+                )
+                inplanes = outplanes
+                block_index += 1
+            name = f"layer{stage_index + 1}"
+            self.add_module(name, nn.Sequential(*blocks))
+            self.feature_info.append(dict(num_chs=outplanes, reduction=reduction, module=name))
+
+        self.num_features = self.head_hidden_size = inplanes
+        self.global_pool, self.fc = build_classifier(self.num_features, num_classes, global_pool)
+        self._init_weights(zero_init_last)
+
+    def _init_weights(self, zero_init_last: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        if zero_init_last:
+            for module in self.modules():
+                if isinstance(module, (BasicBlock, Bottleneck)):
+                    module.zero_init_last()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.in_chans, self.model_name)
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        return self.run_stages(x)
