@@ -63,7 +63,6 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
         name,
         pretrained,
         pretrained_filter_fn=timm_resnetv2.pretrained_filter,
-        feature_cfg=dict(flatten_sequential=True),
         **model_args,
     )
 

@@ -1,0 +1,106 @@
+"""``resnet-hub list`` and ``resnet-hub info``: what the variant table holds, for people and scripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..configs import get_variant, variant_names
+from ..registry import pretrained_cfg_for
+from ..stats import model_stats
+
+
+def _summary(name: str, img_size: int) -> dict:
+    variant = get_variant(name)
+    stats = model_stats(name, img_size)
+    return dict(
+        name=name,
+        family=variant.family,
+        description=variant.description,
+        params=stats.params,
+        gmacs=round(stats.gmacs, 3),
+        gflops=round(stats.gflops, 3),
+        img_size=img_size,
+        pretrained_tags=[t.tag for t in variant.pretrained],
+        timm=variant.timm_name,
+        torchvision=variant.torchvision_name,
+        keras=variant.keras_name,
+    )
+
+
+def list_command(
+    pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'myresnext*'."),
+    img_size: int = typer.Option(224, help="Image size the GMACs are measured at."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the variants with parameters, compute and pretrained tags."""
+    import fnmatch
+
+    names = [n for n in variant_names() if fnmatch.fnmatch(n, pattern)]
+    if not names:
+        typer.secho(f"No variant matches '{pattern}'. Run `resnet-hub list` for all.", fg="red", err=True)
+        raise typer.Exit(1)
+    rows = [_summary(n, img_size) for n in names]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"resnet-hub variants ({img_size}px)")
+    for column in ("name", "params (M)", "GMACs", "pretrained tags", "peer"):
+        table.add_column(column, justify="right" if column in ("params (M)", "GMACs") else "left")
+    for row in rows:
+        peer = row["timm"] or (f"keras {row['keras']}" if row["keras"] else "")
+        table.add_row(row["name"], f"{row['params'] / 1e6:.2f}", f"{row['gmacs']:.2f}",
+                      ", ".join(row["pretrained_tags"]) or "-", peer)
+    Console().print(table)
+
+
+def info_command(
+    name: str = typer.Argument(..., help="Variant name, optionally with a tag: myresnet50.tv_in1k"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Show a variant's architecture config, preprocessing and pretrained sources."""
+    variant = get_variant(name)
+    requested_tag = name.split(".", 1)[1] if "." in name else None
+    tags = [variant.tag(requested_tag)] if requested_tag else list(variant.pretrained)
+    info = _summary(variant.name, 224)
+    info["architecture"] = variant.model_args()
+    info["default_preprocessing"] = asdict(variant.default_preprocessing)
+    info["pretrained"] = [
+        dict(tag=t.tag, hf_hub_id=t.hf_hub_id, license=t.license, origin=t.origin, description=t.description,
+             preprocessing=asdict(t.preprocessing), timm_pretrained_cfg=pretrained_cfg_for(variant, t))
+        for t in tags
+    ]
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    console = Console()
+    console.print(f"[bold]{variant.name}[/bold] — {variant.description}")
+    console.print(f"params {info['params']:,}   {info['gmacs']:.2f} GMACs at 224px   family {variant.family}")
+    console.print("architecture: " + ", ".join(f"{k}={v}" for k, v in info["architecture"].items()))
+    peers = [f"{k}: {info[k]}" for k in ("timm", "torchvision", "keras") if info[k]]
+    if peers:
+        console.print("checkpoint-compatible with " + "; ".join(peers))
+    table = Table(title="pretrained weights")
+    for column in ("tag", "hub repo", "input", "crop", "interp", "mean / std", "license"):
+        table.add_column(column)
+    for t in tags:
+        p = t.preprocessing
+        size = f"{p.input_size[1]}" + (f" (test {p.test_input_size[1]})" if p.test_input_size else "")
+        table.add_row(t.tag, t.hf_hub_id, size, f"{p.crop_pct}", p.interpolation,
+                      f"{p.style}: {tuple(round(m, 4) for m in p.mean)} / {tuple(round(s, 4) for s in p.std)}",
+                      t.license)
+    if tags:
+        console.print(table)
+    else:
+        p = variant.default_preprocessing
+        console.print(f"no published weights; convert with `resnet-hub convert`. Expected preprocessing: {p.style} "
+                      f"(mean {tuple(round(m, 4) for m in p.mean)}, std {tuple(round(s, 4) for s in p.std)})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_command)
+    app.command("info")(info_command)
