@@ -36,6 +36,7 @@ def list_command(
     pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'myresnext*'."),
     img_size: int = typer.Option(224, help="Image size the GMACs are measured at."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (the README's)."),
 ) -> None:
     """List the variants with parameters, compute and pretrained tags."""
     import fnmatch
@@ -48,14 +49,32 @@ def list_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if markdown:
+        typer.echo(markdown_table(rows))
+        return
     table = Table(title=f"resnet-hub variants ({img_size}px)")
-    for column in ("name", "params (M)", "GMACs", "pretrained tags", "peer"):
-        table.add_column(column, justify="right" if column in ("params (M)", "GMACs") else "left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("params (M)", justify="right")
+    table.add_column("GMACs", justify="right")
+    table.add_column("pretrained tags")
+    table.add_column("peer", no_wrap=True)
     for row in rows:
         peer = row["timm"] or (f"keras {row['keras']}" if row["keras"] else "")
         table.add_row(row["name"], f"{row['params'] / 1e6:.2f}", f"{row['gmacs']:.2f}",
                       ", ".join(row["pretrained_tags"]) or "-", peer)
     Console().print(table)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        f"| variant | params | GMACs ({rows[0]['img_size']}px) | pretrained tags | checkpoint-compatible with |",
+        "|---|---:|---:|---|---|",
+    ]
+    for row in rows:
+        peers = ", ".join(f"{lib} `{row[lib]}`" for lib in ("timm", "torchvision", "keras") if row[lib])
+        tags = ", ".join(f"`{t}`" for t in row["pretrained_tags"]) or "— (convert)"
+        lines.append(f"| `{row['name']}` | {row['params'] / 1e6:.2f} M | {row['gmacs']:.2f} | {tags} | {peers} |")
+    return "\n".join(lines)
 
 
 def info_command(
@@ -85,13 +104,15 @@ def info_command(
     if peers:
         console.print("checkpoint-compatible with " + "; ".join(peers))
     table = Table(title="pretrained weights")
-    for column in ("tag", "hub repo", "input", "crop", "interp", "mean / std", "license"):
+    table.add_column("tag", no_wrap=True)
+    table.add_column("hub repo", no_wrap=True)
+    for column in ("input", "crop", "interp", "normalise", "license"):
         table.add_column(column)
     for t in tags:
         p = t.preprocessing
         size = f"{p.input_size[1]}" + (f" (test {p.test_input_size[1]})" if p.test_input_size else "")
         table.add_row(t.tag, t.hf_hub_id, size, f"{p.crop_pct}", p.interpolation,
-                      f"{p.style}: {tuple(round(m, 4) for m in p.mean)} / {tuple(round(s, 4) for s in p.std)}",
+                      p.style,
                       t.license)
     if tags:
         console.print(table)
