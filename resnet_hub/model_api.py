@@ -19,6 +19,22 @@ class TimmModelMixin:
     global_pool: nn.Module
     fc: nn.Module
 
+    def init_weights(self, zero_init_last: bool = True) -> None:
+        """He init for convs; optionally zero the last layer of each residual branch so every block
+        starts as the identity, which stabilises early training ('Bag of Tricks', Goyal et al.)."""
+        for module in self.modules():  # type: ignore[attr-defined]
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        if zero_init_last:
+            for module in self.modules():  # type: ignore[attr-defined]
+                if hasattr(module, "zero_init_last") and callable(module.zero_init_last):
+                    module.zero_init_last()
+
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict:
         return dict(stem=r"^conv1|bn1|maxpool", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)")

@@ -135,21 +135,8 @@ class ResNetV2(TimmModelMixin, nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.num_features = self.head_hidden_size = in_chs
         self.global_pool, self.fc = build_classifier(self.num_features, num_classes, global_pool)
-        self._init_weights(zero_init_last)
+        self.init_weights(zero_init_last)
 
-    def _init_weights(self, zero_init_last: bool) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        if zero_init_last:
-            for module in self.modules():
-                if isinstance(module, PreActBottleneck):
-                    module.zero_init_last()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_chans, self.model_name)
