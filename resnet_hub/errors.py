@@ -48,3 +48,20 @@ class MissingDependencyError(ResNetHubError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class HubDownloadError(WeightsError):
+    """Pretrained weights could not be fetched from the Hugging Face Hub (or its cache); the message says
+    whether the network, the repository, or a missing safetensors file is to blame, and how to work offline."""
+
+
+class ConversionError(ResNetHubError, ValueError):
+    """A foreign checkpoint could not be converted: unknown layout, unknown layer names or another depth."""
+
+
+class UnsafeCheckpointError(ConversionError):
+    """A pickle checkpoint holds objects other than tensors (it could run code when loaded), so it was refused."""
+
+
+class PublishError(ResNetHubError):
+    """A Hub folder could not be written or uploaded (bad repo id, missing token, rejected upload)."""

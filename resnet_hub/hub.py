@@ -1,11 +1,295 @@
-"""Pretrained weights from the Hugging Face Hub (filled in by the weights issue)."""
+"""Pretrained weights from the Hugging Face Hub: safetensors only, verified, and fast to fail.
+
+timm's own hub loader falls back to ``pytorch_model.bin`` (pickle) and, with no network, retries for
+~23 s before giving up. Every pretrained load of our variants goes through :func:`prepare_pretrained`
+instead, which downloads exactly ``model.safetensors`` with ``huggingface_hub`` and hands timm a local
+``file`` to load, so timm's ``num_classes`` / ``in_chans`` adaptation and checkpoint filter still apply.
+
+Where weights come from can be changed without code: ``hub_org=`` / ``RESNET_HUB_ORG`` point the table's
+tags at a mirror organisation and ``hub_revision=`` / ``RESNET_HUB_REVISION`` pin a branch, tag or commit.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .configs import VariantConfig
+from .errors import CorruptWeightsError, HubDownloadError, WeightsError
+from .weights import check_architecture, read_metadata, sha256_of_file
+
+ENV_ORG = "RESNET_HUB_ORG"
+ENV_REVISION = "RESNET_HUB_REVISION"
+WEIGHTS_FILENAME = "model.safetensors"
+CONFIG_FILENAME = "config.json"
+# Our section of a repo's config.json (timm ignores unknown top-level keys).
+CONFIG_SECTION = "resnet_hub"
+HUB_ARG_NAMES = ("hub_org", "hub_revision")
+# One HEAD request decides between "download", "use the cache" and "fail with advice"; huggingface_hub's
+# own retry loop is only entered once the Hub has answered.
+PROBE_TIMEOUT_S = 5.0
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl")
 
 
-def prepare_pretrained(variant: VariantConfig, model_args: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HubWeights:
+    """A verified local copy of a repo's ``model.safetensors``."""
+
+    path: Path
+    repo_id: str
+    revision: str | None
+    sha256: str | None  # the checksum it was verified against, when one was known
+
+    @property
+    def hub_id(self) -> str:
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+
+def pop_hub_args(model_args: dict[str, Any]) -> dict[str, Any]:
+    """Remove our hub keyword arguments from model kwargs (the model classes do not take them)."""
+    return {name: model_args.pop(name) for name in HUB_ARG_NAMES if name in model_args}
+
+
+def resolve_repo_id(hf_hub_id: str, org: str | None = None) -> str:
+    """``timm/resnet50.a1_in1k`` with ``org='mirror'`` -> ``mirror/resnet50.a1_in1k``."""
+    org = org or os.environ.get(ENV_ORG) or None
+    if not org:
+        return hf_hub_id
+    return f"{org.strip('/')}/{hf_hub_id.split('/', 1)[-1]}"
+
+
+def resolve_revision(revision: str | None = None) -> str | None:
+    return revision or os.environ.get(ENV_REVISION) or None
+
+
+def split_hub_id(hub_id: str) -> tuple[str, str | None]:
+    """``org/name@rev`` -> (``org/name``, ``rev``)."""
+    repo_id, _, revision = hub_id.partition("@")
+    return repo_id, revision or None
+
+
+def prepare_pretrained(
+    variant: VariantConfig, model_args: dict[str, Any], pretrained: bool = True
+) -> dict[str, Any]:
+    """Called by ``registry.build_variant``: strips hub arguments and, when ``pretrained``, fetches the
+    weights and returns model args whose ``pretrained_cfg_overlay`` points timm's loader at the local file."""
+    from timm.models import resolve_pretrained_cfg
+
+    hub_args = pop_hub_args(model_args)
+    if not pretrained:
+        return model_args
+    overlay = dict(model_args.get("pretrained_cfg_overlay") or {})
+    cfg = resolve_pretrained_cfg(
+        variant.name, pretrained_cfg=model_args.get("pretrained_cfg"), pretrained_cfg_overlay=overlay
+    ).to_dict()
+    source = cfg.get("source") or ""
+    if cfg.get("state_dict") is not None or (cfg.get("file") and source != "local-dir"):
+        return model_args  # the caller handed timm the weights directly
+    if source == "local-dir":
+        path, expected = _local_dir_weights(Path(cfg["file"]))
+        overlay.update(file=str(path), source="")
+    elif cfg.get("hf_hub_id"):
+        if source == "hf-hub":  # `hf-hub:org/name[@rev]`: the user named the repo, so no org override
+            repo_id, revision = split_hub_id(cfg["hf_hub_id"])
+            revision = revision or hub_args.get("hub_revision")
+        else:
+            repo_id = resolve_repo_id(split_hub_id(cfg["hf_hub_id"])[0], hub_args.get("hub_org"))
+            revision = resolve_revision(hub_args.get("hub_revision"))
+        weights = download_weights(repo_id, revision)
+        path = weights.path
+        overlay.update(file=str(path), source="", hf_hub_id=weights.hub_id)
+    else:
+        raise WeightsError(
+            f"{variant.name} has no published pretrained weights. Convert a checkpoint with "
+            "`resnet-hub convert` and load it with weights=PATH (CLI: --weights PATH)."
+        )
+    check_architecture(read_metadata(path), variant.name, path)
+    model_args = dict(model_args)
+    model_args["pretrained_cfg_overlay"] = overlay
     return model_args
+
+
+def download_weights(repo_id: str, revision: str | None = None, expected_sha256: str | None = None) -> HubWeights:
+    """Fetch ``model.safetensors`` of a Hub repo (never a pickle) and verify it.
+
+    The checksum is, in order: ``expected_sha256``, the ``resnet_hub.sha256`` that ``resnet-hub publish``
+    recorded in the repo's config.json, or the LFS sha256 the cache names the blob after.
+    """
+    path = fetch_file(repo_id, WEIGHTS_FILENAME, revision, required=True)
+    assert path is not None
+    if expected_sha256 is None:
+        expected_sha256 = _published_sha256(repo_id, revision)
+    if expected_sha256 is None:
+        expected_sha256 = _blob_sha256(path)
+    _check_complete(path)
+    if expected_sha256 is not None:
+        verify_sha256(path, expected_sha256, hint=f"re-download it from {repo_id}")
+    return HubWeights(path=path, repo_id=repo_id, revision=revision, sha256=expected_sha256)
+
+
+def fetch_file(repo_id: str, filename: str, revision: str | None = None, required: bool = True) -> Path | None:
+    """One file of a repo through ``huggingface_hub`` and its cache, failing fast and clearly.
+
+    Offline (``HF_HUB_OFFLINE=1``) it reads the cache only. Online, one short HEAD request decides: the
+    Hub answered -> normal download; the Hub is unreachable -> the cached copy or one clear error.
+    ``required=False`` returns None for a file the repo does not have.
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{repo_id}/{filename}" + (f"@{revision}" if revision else "")
+    if constants.is_offline_mode():
+        try:
+            return Path(hf_hub_download(repo_id, filename, revision=revision))
+        except (LocalEntryNotFoundError, EntryNotFoundError):
+            if not required:
+                return None
+            raise HubDownloadError(
+                f"HF_HUB_OFFLINE is set and {where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}). "
+                "Download it once with network access (or copy a populated cache there), or pass a local file: "
+                "weights=PATH (CLI: --weights PATH)."
+            ) from None
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision), timeout=PROBE_TIMEOUT_S)
+    except GatedRepoError as exc:
+        raise HubDownloadError(f"{repo_id} is gated: accept its terms on the Hub and log in (HF_TOKEN).") from exc
+    except RepositoryNotFoundError as exc:
+        raise HubDownloadError(
+            f"Repository {repo_id} was not found on {constants.ENDPOINT} (or it is private: set HF_TOKEN). "
+            f"Check the name, or the mirror organisation given by hub_org= / ${ENV_ORG}."
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise HubDownloadError(
+            f"Revision '{revision}' does not exist in {repo_id}; check hub_revision= / ${ENV_REVISION}."
+        ) from exc
+    except EntryNotFoundError as exc:
+        if not required:
+            return None
+        raise HubDownloadError(
+            f"{repo_id} has no {filename}. resnet-hub only loads safetensors (a pickle checkpoint can run code); "
+            f"convert the checkpoint with `resnet-hub convert` and pass weights=PATH (CLI: --weights PATH)."
+        ) from exc
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status is not None and status < 500 and status != 429:
+            raise HubDownloadError(f"The Hub refused {where}: {exc}") from exc
+        return _cached_or_fail(repo_id, filename, revision, where, exc, required)
+    except Exception as exc:  # transport errors (DNS, refused, timeout) come from the HTTP client, not OSError
+        return _cached_or_fail(repo_id, filename, revision, where, exc, required)
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
+    except EntryNotFoundError:
+        if not required:
+            return None
+        raise
+
+
+def _cached_or_fail(repo_id: str, filename: str, revision: str | None, where: str, exc: Exception,
+                    required: bool) -> Path | None:
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=True))
+    except EntryNotFoundError:
+        if not required:
+            return None
+    raise HubDownloadError(
+        f"Cannot reach the Hugging Face Hub ({constants.ENDPOINT}: {type(exc).__name__}) to download {where}, "
+        f"and it is not in the cache ({constants.HF_HUB_CACHE}). To work offline set HF_HUB_OFFLINE=1 with a "
+        "populated cache, or pass a local safetensors file: weights=PATH (CLI: --weights PATH)."
+    ) from exc
+
+
+def prefetch_hub_config(model_name: str) -> Path | None:
+    """For an ``hf-hub:org/name[@rev]`` model name, fetch its config.json through :func:`fetch_file` so the
+    lookup timm then makes is a cache hit (fast and clear when the network is down)."""
+    if not model_name.startswith("hf-hub:"):
+        return None
+    repo_id, revision = split_hub_id(model_name[len("hf-hub:"):])
+    return fetch_file(repo_id, CONFIG_FILENAME, revision, required=True)
+
+
+def read_hub_config(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path} is not a readable config.json ({exc})") from exc
+
+
+def published_sha256(config: dict[str, Any]) -> str | None:
+    """The weights checksum ``resnet-hub publish`` records in config.json, if any."""
+    section = config.get(CONFIG_SECTION) or {}
+    value = section.get("sha256") if isinstance(section, dict) else None
+    return value.lower() if isinstance(value, str) and _SHA256_RE.match(value.lower()) else None
+
+
+def _published_sha256(repo_id: str, revision: str | None) -> str | None:
+    config_path = fetch_file(repo_id, CONFIG_FILENAME, revision, required=False)
+    return published_sha256(read_hub_config(config_path)) if config_path else None
+
+
+def _blob_sha256(path: Path) -> str | None:
+    """The cache stores LFS files as ``blobs/<sha256>``: a free checksum for files we did not publish."""
+    if not path.is_symlink():
+        return None
+    name = Path(os.path.realpath(path)).name
+    return name if _SHA256_RE.match(name) else None
+
+
+def _local_dir_weights(folder: Path) -> tuple[Path, str | None]:
+    """``local-dir:`` loading: the folder's model.safetensors, verified against its config.json."""
+    path = folder / WEIGHTS_FILENAME
+    if not path.is_file():
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES) if folder.is_dir() else []
+        extra = (f" It holds {', '.join(pickles)}, which resnet-hub does not load because pickle can run code; "
+                 "convert it with `resnet-hub convert`.") if pickles else ""
+        raise WeightsError(f"{folder} has no {WEIGHTS_FILENAME}.{extra}")
+    config = folder / CONFIG_FILENAME
+    expected = published_sha256(read_hub_config(config)) if config.is_file() else None
+    _check_complete(path)
+    if expected:
+        verify_sha256(path, expected, hint=f"publish {folder} again")
+    return path, expected
+
+
+def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download it again") -> None:
+    actual = sha256_of_file(path)
+    if actual != expected.lower():
+        raise CorruptWeightsError(
+            f"{path} failed its integrity check: sha256 is {actual}, expected {expected}. The file is corrupted or "
+            f"not the published one; delete it and {hint}."
+        )
+
+
+def _check_complete(path: str | os.PathLike) -> None:
+    """A safetensors header declares every tensor's byte range: a shorter file was cut off mid-download."""
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            if header_len > size:
+                raise ValueError("header longer than the file")
+            header = json.loads(handle.read(header_len))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise CorruptWeightsError(f"{path} is not a readable safetensors file ({exc}); download it again.") from exc
+    if 8 + header_len + end != size:
+        raise CorruptWeightsError(
+            f"{path} is {size} bytes but its header describes {8 + header_len + end}: the file is truncated or "
+            "padded (an interrupted download?). Delete it and download it again."
+        )

@@ -56,8 +56,8 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
     model_args.update(kwargs)
     from .hub import prepare_pretrained  # local import: hub pulls in huggingface_hub lazily
 
-    if pretrained:
-        model_args = prepare_pretrained(variant, model_args)
+    # Always called: it also strips hub_org / hub_revision, which the model classes do not take.
+    model_args = prepare_pretrained(variant, model_args, pretrained=pretrained)
     return build_model_with_cfg(
         model_cls,
         name,

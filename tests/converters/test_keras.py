@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import IMG, normalise
+from converter_helpers import IMG, normalise
 
 keras = pytest.importorskip("keras")
 
@@ -52,7 +52,7 @@ def _probabilities_diff(keras_model, converted_path, name, preprocess, tmp_path)
     ours = resnet_hub.create_model(name).eval()
     load_weights_into(ours, converted_path)
     images = np.random.default_rng(3).uniform(0, 255, (2, IMG, IMG, 3)).astype("float32")
-    keras_logits = torch.as_tensor(np.asarray(keras_model(preprocess(images.copy()), training=False).cpu()))
+    keras_logits = torch.as_tensor(keras.ops.convert_to_numpy(keras_model(preprocess(images.copy()), training=False)))
     metadata = read_metadata(converted_path)
     recorded = json.loads(metadata["preprocessing"])
     with torch.no_grad():

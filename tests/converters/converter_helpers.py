@@ -1,4 +1,4 @@
-"""Shared helpers for converter tests: randomised peers (real libraries, random weights) and a tiny input."""
+"""Helpers shared by the converter tests: randomised peers (real libraries, random weights) and a tiny input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np
-import pytest
 import torch
 
 IMG = 64  # small input keeps full-depth peers fast on 2 cores
@@ -26,9 +25,8 @@ def randomize_batchnorm(module: torch.nn.Module, seed: int = 0) -> None:
                 m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
 
 
-@pytest.fixture
-def image_batch() -> torch.Tensor:
-    return torch.randn(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(1))
+def image_batch(seed: int = 1) -> torch.Tensor:
+    return torch.randn(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(seed))
 
 
 def normalise(images_01: np.ndarray, mean, std) -> torch.Tensor:

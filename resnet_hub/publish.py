@@ -1,0 +1,227 @@
+"""Publish weights to the Hugging Face Hub as a repo timm can load: ``hf-hub:ORG/NAME`` (after
+``import resnet_hub``) and ``local-dir:`` both work on what :func:`build_hub_folder` writes.
+
+A repo holds ``model.safetensors`` (never pickle), a timm ``config.json`` whose ``resnet_hub.sha256``
+lets every later load verify the weights, and a README.md model card. Weights are checked before
+anything is written: they must load strictly into the named variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import __version__
+from .configs import Preprocessing, get_variant
+from .errors import PublishError
+from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME
+from .model_card import CardInfo, render_model_card
+from .registry import pretrained_cfg_for
+from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_PRETRAINED_CFG_FIELDS: frozenset[str] | None = None
+README_FILENAME = "README.md"
+
+
+@dataclass(frozen=True)
+class HubFolder:
+    """A folder ready to upload."""
+
+    path: Path
+    repo_id: str
+    architecture: str
+    sha256: str
+    config: dict[str, Any]
+    files: tuple[str, ...] = (WEIGHTS_FILENAME, CONFIG_FILENAME, README_FILENAME)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    folder: HubFolder
+    uploaded: bool
+    revision: str | None = None
+    commit_sha: str | None = None
+    commit_url: str | None = None
+    repo_url: str | None = None
+
+
+def check_repo_id(repo_id: str) -> str:
+    if not _REPO_ID.match(repo_id or ""):
+        raise PublishError(f"'{repo_id}' is not a Hub repo id; use ORG/NAME (e.g. my-org/myresnet50-cats).")
+    return repo_id
+
+
+def build_hub_folder(
+    name: str,
+    weights: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    repo_id: str,
+    license: str | None = None,
+    datasets: Sequence[str] = (),
+    metrics: Mapping[str, float] | None = None,
+    label_names: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> HubFolder:
+    """Write ``model.safetensors``, ``config.json`` and ``README.md`` for ``name`` (``variant[.tag]``)."""
+    from .converters.common import fit_model
+
+    check_repo_id(repo_id)
+    variant = get_variant(name)
+    try:
+        tag = variant.tag(name.split(".", 1)[1]) if "." in name else None
+    except KeyError as exc:
+        raise PublishError(str(exc.args[0])) from None
+    state_dict, metadata = load_weights(weights)
+    check_architecture(metadata, variant.name, weights)
+    model = fit_model(state_dict, variant, str(weights))
+    num_classes, num_features = model.num_classes, model.num_features
+    del state_dict, model
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise PublishError(f"{out_dir} is not empty; choose another folder or pass --force (overwrite=True).")
+
+    preprocessing = _preprocessing(metadata, tag, variant)
+    labels = _label_names(num_classes, datasets, label_names)
+    target = out_dir / WEIGHTS_FILENAME
+    atomic_write(target, lambda tmp: shutil.copyfile(weights, tmp), overwrite=True)
+    sha256 = sha256_of_file(target)
+    source = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256") if k in metadata}
+    config = _timm_config(variant, tag, preprocessing, num_classes, num_features, labels, sha256, source)
+    _write_text(out_dir / CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
+    card = CardInfo(
+        repo_id=repo_id, variant=variant, preprocessing=preprocessing, num_classes=num_classes, sha256=sha256,
+        license=license or (tag.license if tag else None), datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
+        metrics=dict(metrics or {}), source=source, tag=tag.tag if tag else None,
+    )
+    _write_text(out_dir / README_FILENAME, render_model_card(card))
+    return HubFolder(path=out_dir, repo_id=repo_id, architecture=variant.name, sha256=sha256, config=config)
+
+
+def upload_folder(
+    folder: HubFolder,
+    private: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    commit_message: str | None = None,
+) -> PublishResult:
+    """Create the repo (if needed) and upload the folder in one commit; returns the commit sha."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        repo_url = api.create_repo(folder.repo_id, private=private or None, exist_ok=True)  # None: org default
+        if revision and revision != "main":
+            api.create_branch(folder.repo_id, branch=revision, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=folder.repo_id,
+            folder_path=folder.path,
+            allow_patterns=list(folder.files),
+            revision=revision,
+            commit_message=commit_message or f"Upload {folder.architecture} weights (sha256 {folder.sha256[:12]})",
+        )
+    except HfHubHTTPError as exc:
+        raise PublishError(f"Upload to {folder.repo_id} failed: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # no token (ValueError/OSError), unreachable endpoint (the HTTP client's own errors)
+        raise PublishError(
+            f"Upload to {folder.repo_id} failed ({type(exc).__name__}: {exc}). Log in with `hf auth login` or set "
+            "HF_TOKEN, and check the network; --dry-run DIR writes the folder without uploading."
+        ) from exc
+    return PublishResult(folder=folder, uploaded=True, revision=revision, commit_sha=commit.oid,
+                         commit_url=commit.commit_url, repo_url=str(repo_url))
+
+
+def publish(
+    name: str,
+    weights: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run_dir: str | os.PathLike | None = None,
+    license: str | None = None,
+    datasets: Sequence[str] = (),
+    metrics: Mapping[str, float] | None = None,
+    label_names: Sequence[str] | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    overwrite: bool = False,
+) -> PublishResult:
+    """Build the Hub folder and upload it; with ``dry_run_dir`` only write the folder there."""
+    card_args = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names)
+    if dry_run_dir is not None:
+        folder = build_hub_folder(name, weights, dry_run_dir, repo_id, overwrite=overwrite, **card_args)
+        return PublishResult(folder=folder, uploaded=False, revision=revision)
+    with tempfile.TemporaryDirectory(prefix="resnet-hub-publish-") as tmp:
+        folder = build_hub_folder(name, weights, tmp, repo_id, **card_args)
+        return upload_folder(folder, private=private, revision=revision, token=token, endpoint=endpoint)
+
+
+def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:
+    """The weights' own record (converted files) wins over the table's tag, then the variant default."""
+    recorded = metadata.get("preprocessing")
+    if recorded:
+        try:
+            values = json.loads(recorded)
+            return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        except (TypeError, ValueError) as exc:
+            raise PublishError(f"The weights' recorded preprocessing is unreadable ({exc}).") from exc
+    return tag.preprocessing if tag else variant.default_preprocessing
+
+
+def _label_names(num_classes: int, datasets: Sequence[str], label_names: Sequence[str] | None) -> dict[str, Any]:
+    if label_names is not None:
+        if len(label_names) != num_classes:
+            raise PublishError(f"{len(label_names)} label names given for {num_classes} classes.")
+        return dict(label_names=list(label_names))
+    if num_classes == 1000 and (not datasets or "imagenet-1k" in datasets):
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        names = info.label_names()
+        return dict(label_names=names, label_descriptions=dict(zip(names, info.label_descriptions())))
+    return {}
+
+
+def _timm_config(variant, tag, preprocessing: Preprocessing, num_classes: int, num_features: int, labels: dict,
+                 sha256: str, source: dict) -> dict[str, Any]:
+    """timm's hub config.json (``architecture`` + ``pretrained_cfg``) plus our ``resnet_hub`` section."""
+    pretrained_cfg = pretrained_cfg_for(variant, tag)
+    pretrained_cfg.update(preprocessing.to_timm(), num_classes=num_classes)
+    pretrained_cfg.pop("hf_hub_id", None)  # timm fills it from the name it was loaded by
+    if tag is not None:
+        pretrained_cfg["tag"] = tag.tag
+    pretrained_cfg = {k: v for k, v in pretrained_cfg.items() if k in _pretrained_cfg_fields()}
+    return dict(
+        architecture=variant.name,
+        num_classes=num_classes,
+        num_features=num_features,
+        global_pool="avg",
+        **labels,
+        pretrained_cfg=json.loads(json.dumps(pretrained_cfg)),
+        **{CONFIG_SECTION: dict(weights_file=WEIGHTS_FILENAME, sha256=sha256, version=__version__,
+                                preprocessing=asdict(preprocessing), **({"source": source} if source else {}))},
+    )
+
+
+def _pretrained_cfg_fields() -> frozenset[str]:
+    """timm refuses unknown pretrained_cfg keys, so only its own fields are written."""
+    global _PRETRAINED_CFG_FIELDS
+    if _PRETRAINED_CFG_FIELDS is None:
+        import dataclasses
+
+        from timm.models import PretrainedCfg
+
+        _PRETRAINED_CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
+    return _PRETRAINED_CFG_FIELDS
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=True)
