@@ -1,0 +1,410 @@
+"""ONNX export: a low-level writer (:func:`export_onnx_model`) and the verified export built on it.
+
+Defaults are the ones production users want: eval mode, a dynamic batch axis named ``batch``, input
+``input`` and output ``logits``, BatchNorm folded into the convolutions (dynamo: ``optimize=True``;
+TorchScript: constant folding in eval mode), opset 20.
+
+fp16 (``half=True``) exports the fp32 graph and converts it with ONNX Runtime's
+``convert_float_to_float16(keep_io_types=True)`` rather than exporting a ``half()`` model, because
+(1) BatchNorm is folded in fp32 before rounding, so the folded weights are rounded once instead of the
+un-folded ones being multiplied in fp16, (2) the graph keeps fp32 inputs and outputs, so clients, Triton
+configs and preprocessing are identical for both precisions, and (3) it does not need fp16 kernels in
+PyTorch on the exporting machine (CPU export works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .errors import ExportOptionError, VerificationError
+from .files import STAGING_PREFIX, StagedFiles
+from .manifest import build_manifest, write_manifest
+from .result import Artifact, ExportResult
+from .source import ModelSource, load_model_source, preprocessing_dict
+from .verify import FP16, FP32, VerificationReport, check_onnx_file, compare_runtime, ort_runner, verification_batches
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+BATCH_AXIS = "batch"
+ONNX_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+EXPORTERS = ("dynamo", "torchscript")
+# Opsets each exporter really produces (torch 2.14): dynamo silently raises anything below 18 to 18, and the
+# TorchScript exporter stops at 20. Asking outside these ranges is an error rather than a surprise.
+OPSET_RANGES: dict[str, tuple[int, int]] = {"dynamo": (18, 23), "torchscript": (9, 20)}
+DEFAULT_OPSET = 20
+
+Progress = Callable[[str], None]
+
+
+def require_onnx_stack() -> None:
+    """onnx, onnxscript (dynamo exporter) and onnxruntime (verification) come with the ``onnx`` extra."""
+    from resnet_hub.errors import MissingDependencyError
+
+    for module, package in (("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime")):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise MissingDependencyError(package, "onnx", "ONNX export and its ONNX Runtime verification") from exc
+
+
+def data_file_name(onnx_name: str) -> str:
+    """External-data file written beside ``onnx_name``; the graph refers to it by this exact name."""
+    return f"{onnx_name}.data"
+
+
+def validate_onnx_options(
+    *, input_shape: tuple[int, ...], dynamic_batch: bool, opset: int, exporter: str
+) -> None:
+    """Reject option combinations before any work is done, with a message that says what would work."""
+    if exporter not in EXPORTERS:
+        raise ExportOptionError(f"Unknown exporter '{exporter}'; choose one of: {', '.join(EXPORTERS)}")
+    low, high = OPSET_RANGES[exporter]
+    if not low <= opset <= high:
+        hint = " (use --exporter torchscript for opsets below 18)" if exporter == "dynamo" and opset < low else ""
+        hint = hint or (" (use --exporter dynamo for opsets above 20)" if exporter == "torchscript" and opset > high
+                        else "")
+        raise ExportOptionError(f"The {exporter} exporter supports opsets {low}-{high}, not {opset}{hint}")
+    if len(input_shape) != 4 or any(int(d) < 1 for d in input_shape):
+        raise ExportOptionError(f"input_shape must be (batch, channels, height, width) >= 1, got {input_shape}")
+    if min(input_shape[2:]) < 32:
+        raise ExportOptionError(f"image size {input_shape[2]}x{input_shape[3]} is below the 32 px a ResNet "
+                                "downsamples to 1x1; use --img-size 32 or larger")
+
+
+def traced_batch_size(batch_size: int, dynamic_batch: bool, exporter: str) -> int:
+    """The batch the graph is traced with: a dynamic graph is traced at >= 2 because the dynamo exporter
+    (and older tracers) specialise a batch of 1 into a constant."""
+    return max(2, batch_size) if dynamic_batch else batch_size
+
+
+def export_onnx_model(
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    input_shape: tuple[int, int, int, int],
+    dynamic_batch: bool = True,
+    opset: int = 20,
+    exporter: str = "dynamo",
+    single_file: bool = True,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` as ONNX at ``path`` (atomically; replaces an existing file) and return the path.
+
+    No verification happens here; :func:`export_onnx` adds it. With ``single_file=False`` the weights go to
+    ``<path>.data`` beside the graph. ``input_shape`` gives channels and image size; its batch is the traced
+    (static) batch, raised to 2 for a dynamic graph.
+    """
+    validate_onnx_options(input_shape=input_shape, dynamic_batch=dynamic_batch, opset=opset, exporter=exporter)
+    require_onnx_stack()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = traced_batch_size(int(input_shape[0]), dynamic_batch, exporter)
+    example = torch.randn(batch, *(int(d) for d in input_shape[1:]))
+    data_name = data_file_name(path.name)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path.parent))
+    try:
+        staged = staging / path.name
+        was_training = model.training
+        model.eval()
+        try:
+            if exporter == "dynamo":
+                _export_dynamo(model, example, staged, dynamic_batch, opset, single_file)
+            else:
+                _export_torchscript(model, example, staged, dynamic_batch, opset)
+        finally:
+            model.train(was_training)
+        if half:
+            _convert_to_fp16(staged)
+        _save_layout(staged, single_file)
+        # Data first, then the graph that references it.
+        stale = path.parent / data_name
+        if (staging / data_name).exists():
+            os.replace(staging / data_name, stale)
+        elif stale.exists():
+            stale.unlink()
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def _quiet() -> contextlib.ExitStack:
+    """The exporters print progress and warnings; library code must not, so both are captured."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+def _export_dynamo(model: nn.Module, example: torch.Tensor, path: Path, dynamic: bool, opset: int,
+                   single_file: bool) -> None:
+    with _quiet(), torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: BATCH_AXIS},) if dynamic else None,
+            opset_version=opset,
+            external_data=not single_file,
+            optimize=True,  # folds BatchNorm into Conv; without it ORT runs ~1.6x slower
+            verbose=False,
+        )
+
+
+def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, dynamic: bool, opset: int) -> None:
+    axes = {INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}} if dynamic else None
+    with _quiet(), torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=opset,
+            do_constant_folding=True,  # with eval mode this folds BatchNorm into the preceding Conv
+            training=torch.onnx.TrainingMode.EVAL,
+        )
+
+
+def _convert_to_fp16(path: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(path))
+    with _quiet():
+        converted = convert_float_to_float16(model, keep_io_types=True)
+    # The converter appends its input/output Cast nodes at the end of the node list, which the ONNX spec
+    # (and onnx.checker) forbid: nodes must be topologically sorted.
+    _toposort(converted.graph)
+    _remove_data(path)
+    onnx.save_model(converted, str(path))
+
+
+def _toposort(graph) -> None:
+    """Reorder ``graph.node`` topologically in place, keeping the original order wherever it is valid."""
+    available = {value.name for value in graph.input} | {init.name for init in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ExportOptionError("The fp16 graph has a cycle or an undefined input; cannot sort it")
+        for node in ready:
+            available.update(node.output)
+        ordered.extend(ready)
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _save_layout(path: Path, single_file: bool) -> None:
+    """Rewrite the graph as one file or as graph + ``<name>.data``, whatever the exporter chose."""
+    import onnx
+
+    data = path.with_name(data_file_name(path.name))
+    has_external = any(p for p in path.parent.iterdir() if p != path)
+    if single_file and not has_external and path.stat().st_size < (1 << 31):
+        return
+    model = onnx.load(str(path))  # pulls external tensors into memory
+    _remove_data(path)
+    if single_file:
+        if model.ByteSize() >= (1 << 31):
+            raise ExportOptionError("The model is larger than ONNX's 2 GB single-file limit; export without "
+                                    "--single-file (weights go to model.onnx.data)")
+        onnx.save_model(model, str(path))
+    else:
+        # onnx appends to an existing data file, so it was removed first.
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data.name, size_threshold=1024)
+
+
+def _remove_data(path: Path) -> None:
+    for other in path.parent.iterdir():
+        if other != path:
+            other.unlink()
+
+
+def onnx_signature(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Names, element types and shapes (symbolic axes by name) of the graph's inputs and outputs."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def describe(values) -> list[dict[str, Any]]:
+        out = []
+        for value in values:
+            tensor = value.type.tensor_type
+            dims = [d.dim_param if d.dim_param else d.dim_value for d in tensor.shape.dim]
+            out.append(dict(name=value.name, dtype=onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
+                            shape=dims))
+        return out
+
+    return dict(inputs=describe(model.graph.input), outputs=describe(model.graph.output),
+                opset=max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                op_counts=_op_counts(model))
+
+
+def _op_counts(model) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+@dataclass(frozen=True)
+class OnnxOptions:
+    """Options of a verified ONNX export (CLI flags of ``resnet-hub export --format onnx``)."""
+
+    batch_size: int = 1
+    dynamic_batch: bool = True
+    img_size: tuple[int, int] | None = None
+    opset: int = DEFAULT_OPSET
+    exporter: str = "dynamo"
+    single_file: bool = True
+    half: bool = False
+
+    def input_shape(self, source: ModelSource) -> tuple[int, int, int, int]:
+        c, h, w = source.data_config(self.img_size)["input_size"]
+        return (self.batch_size, int(c), int(h), int(w))
+
+    def validate(self) -> None:
+        if self.batch_size < 1:
+            raise ExportOptionError(f"--batch-size must be >= 1, got {self.batch_size}")
+        shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
+        validate_onnx_options(input_shape=shape, dynamic_batch=self.dynamic_batch, opset=self.opset,
+                              exporter=self.exporter)
+
+
+@dataclass(frozen=True)
+class VerifiedOnnx:
+    """An ONNX file written and verified inside a staging directory."""
+
+    path: Path
+    signature: dict[str, Any]
+    verification: VerificationReport
+    input_shape: tuple[int, int, int, int]
+    timings: dict[str, float]
+
+
+def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptions,
+                        progress: Progress | None = None, name: str = ONNX_FILE) -> VerifiedOnnx:
+    """Export into ``directory`` and verify; raises :class:`VerificationError` if PyTorch is not reproduced.
+
+    TensorRT and Triton exports call this too, so every ONNX file the package writes has passed these checks.
+    """
+    options.validate()
+    say = progress or (lambda _message: None)
+    shape = options.input_shape(source)
+    timings: dict[str, float] = {}
+    say(f"exporting {source.name} to ONNX ({options.exporter}, opset {options.opset}"
+        f"{', fp16' if options.half else ''})")
+    start = time.perf_counter()
+    path = export_onnx_model(source.model, directory / name, input_shape=shape,
+                             dynamic_batch=options.dynamic_batch, opset=options.opset, exporter=options.exporter,
+                             single_file=options.single_file, half=options.half)
+    timings["export_s"] = time.perf_counter() - start
+    say("checking the graph (onnx.checker full_check)")
+    start = time.perf_counter()
+    try:
+        checker = check_onnx_file(path)
+    except Exception as exc:  # onnx raises ValidationError / InferenceError subclasses
+        raise VerificationError(f"The exported graph fails onnx.checker: {exc}") from exc
+    traced = traced_batch_size(options.batch_size, options.dynamic_batch, options.exporter)
+    batches = verification_batches(traced, options.dynamic_batch)
+    say(f"comparing ONNX Runtime with PyTorch at batch sizes {', '.join(map(str, batches))}")
+    report = compare_runtime(source.model, ort_runner(path, INPUT_NAME), chw=shape[1:], batch_sizes=batches,
+                             tolerance=FP16 if options.half else FP32, artifact=path.name,
+                             runtime="ONNX Runtime (CPU)", checker=checker)
+    timings["verify_s"] = time.perf_counter() - start
+    if not report.passed:
+        raise VerificationError(f"ONNX export of {source.name} does not match PyTorch: {report.describe()}", report)
+    return VerifiedOnnx(path=path, signature=onnx_signature(path), verification=report, input_shape=shape,
+                        timings=timings)
+
+
+def export_onnx(
+    model: str | ModelSource,
+    output: str | os.PathLike,
+    options: OnnxOptions = OnnxOptions(),
+    *,
+    weights: str | os.PathLike | None = None,
+    pretrained: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export a registered variant to ``output/model.onnx`` (+ data file), verified, with ``manifest.json``.
+
+    Nothing appears in ``output`` unless every check passed; existing artifacts are kept unless ``force``.
+    """
+    options.validate()
+    require_onnx_stack()
+    output = Path(output)
+    names = (ONNX_FILE, data_file_name(ONNX_FILE), MANIFEST_FILE)
+    staged = StagedFiles(output, names, force=force)
+    with staged as stage:  # refuses an existing artifact before the (slow) model build
+        source = model if isinstance(model, ModelSource) else _load(model, weights, pretrained, progress)
+        onnx_file = write_verified_onnx(source, stage, options, progress)
+        manifest = build_manifest(
+            source,
+            fmt="onnx",
+            options=options_dict(options),
+            signature=onnx_file.signature,
+            preprocessing=preprocessing_dict(source, options.img_size),
+            verifications=[onnx_file.verification],
+            files=[p for p in stage.iterdir()],
+        )
+        write_manifest(stage / MANIFEST_FILE, manifest)
+    final = output / ONNX_FILE
+    artifacts = [Artifact.of(final, "onnx")]
+    if (output / data_file_name(ONNX_FILE)).exists():
+        artifacts.append(Artifact.of(output / data_file_name(ONNX_FILE), "onnx-data"))
+    artifacts.append(Artifact.of(output / MANIFEST_FILE, "manifest"))
+    return ExportResult(format="onnx", model=source.name, output=output, artifacts=tuple(artifacts),
+                        verifications=(onnx_file.verification,), manifest=manifest, timings=onnx_file.timings,
+                        run_hint=ort_hint(final, onnx_file.input_shape))
+
+
+def _load(name: str, weights, pretrained: bool, progress: Progress | None) -> ModelSource:
+    if progress:
+        progress(f"building {name}")
+    return load_model_source(name, weights=weights, pretrained=pretrained)
+
+
+def options_dict(options: OnnxOptions) -> dict[str, Any]:
+    values = asdict(options)
+    values["img_size"] = list(options.img_size) if options.img_size else None
+    values["input_name"], values["output_name"], values["batch_axis"] = INPUT_NAME, OUTPUT_NAME, BATCH_AXIS
+    return values
+
+
+def ort_hint(path: Path, shape: tuple[int, int, int, int]) -> str:
+    """How to run the result: a short onnxruntime snippet."""
+    return (
+        "import numpy as np, onnxruntime as ort\n"
+        f"session = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider'])\n"
+        f"logits = session.run(['{OUTPUT_NAME}'], {{'{INPUT_NAME}': np.zeros((1, {shape[1]}, {shape[2]}, {shape[3]}), "
+        "np.float32)})[0]"
+    )

@@ -1,0 +1,147 @@
+"""Which model is exported, with which weights, and which preprocessing those weights expect.
+
+Everything an exported artifact must carry about its origin is gathered here once, so the ONNX manifest,
+the TensorRT manifest and the Triton README all state the same weights hash and the same preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from resnet_hub.configs import Preprocessing, VariantConfig, get_variant
+
+from .errors import ExportOptionError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model ready for export plus the facts the manifest records about it."""
+
+    name: str
+    variant: VariantConfig
+    model: nn.Module
+    weights: str  # 'random-init', 'pretrained:<hf_hub_id>' or the safetensors path
+    weights_file_sha256: str | None
+    state_dict_sha256: str
+    preprocessing: Preprocessing
+    preprocessing_source: str
+    num_classes: int
+
+    def data_config(self, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
+        """timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode) for this export."""
+        from timm.data import resolve_data_config
+
+        cfg = resolve_data_config(pretrained_cfg=self.preprocessing.to_timm(), use_test_size=False)
+        if img_size is not None:
+            cfg["input_size"] = (cfg["input_size"][0], int(img_size[0]), int(img_size[1]))
+        return dict(cfg)
+
+
+def load_model_source(
+    name: str,
+    *,
+    weights: str | os.PathLike | None = None,
+    pretrained: bool = False,
+    **model_kwargs: Any,
+) -> ModelSource:
+    """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init)."""
+    import resnet_hub
+    from resnet_hub.weights import read_metadata, sha256_of_file
+
+    variant = get_variant(name)  # unknown names fail here, before any file is touched
+    if pretrained and weights is not None:
+        raise ExportOptionError("Pass either --weights FILE or --pretrained, not both")
+    tag_name = name.split(".", 1)[1] if "." in name else None
+    if tag_name is not None:
+        try:
+            variant.tag(tag_name)
+        except KeyError as exc:
+            raise ExportOptionError(str(exc.args[0])) from exc
+    model =  resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
+
+    file_sha = None
+    if weights is not None:
+        file_sha = sha256_of_file(weights)
+        described = f"{Path(weights)}"
+        preprocessing, source = _preprocessing_from_metadata(read_metadata(weights), variant)
+    elif pretrained or tag_name:
+        tag = variant.tag(tag_name) if tag_name else variant.default_tag
+        if tag is None:
+            raise ExportOptionError(f"{variant.name} has no published weights; export with --weights FILE")
+        preprocessing, source = tag.preprocessing, f"pretrained tag '{tag.tag}'"
+        described = f"pretrained:{tag.hf_hub_id}" if pretrained else "random-init"
+    else:
+        preprocessing, source = variant.default_preprocessing, "variant default (random-init weights)"
+        described = "random-init"
+    return ModelSource(
+        name=name,
+        variant=variant,
+        model=model,
+        weights=described,
+        weights_file_sha256=file_sha,
+        state_dict_sha256=state_dict_sha256(model),
+        preprocessing=preprocessing,
+        preprocessing_source=source,
+        num_classes=int(getattr(model, "num_classes", 1000)),
+    )
+
+
+def _preprocessing_from_metadata(metadata: dict[str, str], variant: VariantConfig) -> tuple[Preprocessing, str]:
+    """Converters record the preprocessing of the weights they wrote; fall back to the table otherwise."""
+    raw = metadata.get("preprocessing")
+    if raw:
+        try:
+            fields = json.loads(raw)
+            for key in ("input_size", "test_input_size", "mean", "std"):
+                if fields.get(key) is not None:
+                    fields[key] = tuple(fields[key])
+            return Preprocessing(**fields), "weights file metadata"
+        except (TypeError, ValueError):
+            pass
+    tag_name = metadata.get("pretrained_tag") or metadata.get("tag")
+    if tag_name:
+        try:
+            return variant.tag(tag_name).preprocessing, f"pretrained tag '{tag_name}' (from weights metadata)"
+        except KeyError:
+            pass
+    return variant.default_preprocessing, "variant default (weights file records none)"
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """A content hash of the tensors actually exported, whatever file (or none) they came from."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def preprocessing_dict(source: ModelSource, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """What a client must do to an image before sending it, for manifests and READMEs."""
+    cfg = source.data_config(img_size)
+    return dict(
+        style=source.preprocessing.style,
+        source=source.preprocessing_source,
+        input_size=list(cfg["input_size"]),
+        interpolation=cfg["interpolation"],
+        crop_pct=cfg["crop_pct"],
+        crop_mode=cfg.get("crop_mode", "center"),
+        mean=list(cfg["mean"]),
+        std=list(cfg["std"]),
+        pixel_range="RGB, scaled to [0, 1] before (x - mean) / std",
+        layout="NCHW",
+        table=asdict(source.preprocessing),
+    )
+
+
+def torch_dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")

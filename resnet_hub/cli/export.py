@@ -1,0 +1,117 @@
+"""``resnet-hub export``: a thin CLI over the ``export`` package (ONNX, TensorRT, Triton).
+
+The library does the work and returns an ``ExportResult``; this module only turns flags into options, shows
+progress and prints the summary (paths, sizes, parity figures, how to run the result).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def export_command(
+    name: str = typer.Argument(..., help="Variant, optionally with a pretrained tag: myresnet50.a1_in1k"),
+    format: str = typer.Option("onnx", "--format", "-f", help="onnx | tensorrt | triton"),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory (Triton: the model repository)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local .safetensors weights to export."),
+    pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
+                                    help="Download the default (or NAME.tag) pretrained weights."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Trace batch (the fixed batch with --static-batch)."),
+    dynamic_batch: bool = typer.Option(True, "--dynamic-batch/--static-batch", help="Dynamic 'batch' axis."),
+    img_size: Optional[Tuple[int, int]] = typer.Option(None, "--img-size", help="H W (default: the weights' size)."),
+    opset: int = typer.Option(20, "--opset", help="ONNX opset (dynamo 18-23, torchscript 9-20)."),
+    half: bool = typer.Option(False, "--half", help="fp16 ONNX graph with fp32 inputs/outputs."),
+    exporter: str = typer.Option("dynamo", "--exporter", help="dynamo | torchscript"),
+    single_file: bool = typer.Option(True, "--single-file/--external-data",
+                                     help="One .onnx file, or weights in model.onnx.data."),
+    force: bool = typer.Option(False, "--force", help="Replace existing artifacts."),
+    precision: str = typer.Option("fp16", "--precision", help="TensorRT: fp32 | fp16 | int8"),
+    min_batch: Optional[int] = typer.Option(None, "--min-batch", help="TensorRT profile min batch (default 1)."),
+    opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="TensorRT profile optimum (default 8)."),
+    max_batch: Optional[int] = typer.Option(None, "--max-batch",
+                                            help="TensorRT profile max batch / Triton max_batch_size (default 32)."),
+    workspace: int = typer.Option(4096, "--workspace", help="TensorRT workspace limit in MiB."),
+    optimization_level: int = typer.Option(3, "--optimization-level", help="TensorRT builder level 0-5."),
+    timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file to reuse."),
+    use_timing_cache: bool = typer.Option(True, "--use-timing-cache/--no-timing-cache"),
+    calib_dir: Optional[Path] = typer.Option(None, "--calib-dir", help="Images for INT8 calibration."),
+    calib_limit: int = typer.Option(512, "--calib-limit", help="At most this many calibration images."),
+    triton_name: Optional[str] = typer.Option(None, "--triton-name", help="Triton model name prefix."),
+    preferred_batch: List[int] = typer.Option([], "--preferred-batch", help="Triton preferred batch size (repeat)."),
+    queue_delay_us: int = typer.Option(100, "--queue-delay-us", help="Triton dynamic batching max queue delay."),
+    instances: int = typer.Option(1, "--instances", help="Triton instance count."),
+    instance_kind: str = typer.Option("auto", "--instance-kind", help="Triton ONNX instances: auto | cpu | gpu"),
+    with_tensorrt: bool = typer.Option(False, "--with-tensorrt", help="Triton: also build and add the TensorRT plan."),
+) -> None:
+    """Export a model to ONNX, a TensorRT engine or a Triton model repository, verified against PyTorch."""
+    from export import export
+    from export.onnx import OnnxOptions
+    from export.tensorrt import TensorRTOptions
+    from export.triton import TritonOptions
+
+    onnx_options = OnnxOptions(batch_size=batch_size, dynamic_batch=dynamic_batch,
+                               img_size=tuple(img_size) if img_size else None, opset=opset, exporter=exporter,
+                               single_file=single_file, half=half)
+    trt_options = TensorRTOptions(precision=precision, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
+                                  workspace_mib=workspace, optimization_level=optimization_level,
+                                  timing_cache=timing_cache, use_timing_cache=use_timing_cache, calib_dir=calib_dir,
+                                  calib_limit=calib_limit)
+    triton_options = TritonOptions(model_name=triton_name, max_batch_size=max_batch,
+                                   preferred_batch_sizes=tuple(preferred_batch) or None,
+                                   max_queue_delay_us=queue_delay_us, instance_count=instances,
+                                   instance_kind=instance_kind, include_tensorrt=with_tensorrt)
+    err = Console(stderr=True)
+    start = time.perf_counter()
+    last = [start]
+    with err.status(f"exporting {name} to {format}") as status:
+        def progress(message: str) -> None:
+            now = time.perf_counter()
+            err.print(f"[dim]{now - start:6.1f}s[/dim]  {message}", highlight=False)
+            last[0] = now
+            status.update(message)
+
+        result = export(name, format, output, weights=weights, pretrained=pretrained, onnx=onnx_options,
+                        tensorrt=trt_options, triton=triton_options, force=force, progress=progress)
+    _summary(result, time.perf_counter() - start)
+
+
+def _summary(result, seconds: float) -> None:
+    console = Console(width=160)
+    files = Table(title=f"{result.model} -> {result.format}: {result.output}  ({seconds:.1f}s)")
+    files.add_column("artifact")
+    files.add_column("kind")
+    files.add_column("size", justify="right")
+    for artifact in result.artifacts:
+        files.add_row(str(artifact.path), artifact.kind, _size(artifact.bytes))
+    console.print(files)
+    parity = Table(title="verification against PyTorch")
+    for column in ("artifact", "runtime", "batch sizes", "max |diff|", "tolerance", "top-1", "top-5 overlap", "result"):
+        parity.add_column(column)
+    for report in result.verifications:
+        parity.add_row(report.artifact, report.runtime, ", ".join(map(str, report.batch_sizes)),
+                       f"{report.max_abs_diff:.2e}", f"{report.tolerance.name} <= {report.tolerance.max_abs:g}",
+                       f"{min(c.top1_agreement for c in report.checks):.0%}",
+                       f"{min(c.top5_overlap for c in report.checks):.0%}", "PASS" if report.passed else "FAIL")
+    console.print(parity)
+    if result.timings:
+        console.print("timings: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in result.timings.items()))
+    console.print("[bold]run it:[/bold]")
+    console.print(result.run_hint, markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)

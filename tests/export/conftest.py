@@ -1,0 +1,20 @@
+"""Fixtures for the export tests (helpers live in export_helpers.py so test modules can import them)."""
+
+from __future__ import annotations
+
+import pytest
+from export_helpers import make_logits_meaningful
+
+from export.source import ModelSource, load_model_source, state_dict_sha256
+
+
+@pytest.fixture
+def source_for(bn_randomizer):
+    """Build a variant as the export would, with meaningful logits."""
+
+    def build(name: str, seed: int = 0) -> ModelSource:
+        source = load_model_source(name)
+        make_logits_meaningful(source.model, bn_randomizer, seed)
+        return ModelSource(**{**source.__dict__, "state_dict_sha256": state_dict_sha256(source.model)})
+
+    return build

@@ -1,0 +1,69 @@
+"""Helpers shared by the export tests: small inputs, meaningful logits, subprocess runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import torch
+
+
+# 64 px keeps a ResNet-152 export + ONNX Runtime check at a few seconds on 2 cores while every stage still
+# runs (the last stage sees a 2x2 map), so the parity check covers every layer.
+IMG = (64, 64)
+LOGIT_STD = 3.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_logits_meaningful(model: torch.nn.Module, randomize, seed: int = 0) -> torch.nn.Module:
+    """Random BatchNorm statistics (so folding is exercised) and a classifier scaled so logits are O(1-10).
+
+    Freshly initialised networks give logits of ~0.1-0.5, where a 1e-4 absolute tolerance says little; with
+    logits of std ~3 it is a relative error of ~3e-5.
+    """
+    randomize(model, seed=seed)
+    model.eval()
+    x = torch.randn(4, 3, *IMG, generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        std = model(x).std().item()
+        fc = model.get_classifier()
+        fc.weight.mul_(LOGIT_STD / std)
+        fc.bias.mul_(LOGIT_STD / std)
+    return model
+
+
+
+
+def run_cli(*args: str, blocked: tuple[str, ...] = (), cwd: Path | None = None, timeout: int = 300):
+    """Run the real console entry point in a subprocess; ``blocked`` modules fail to import there.
+
+    Blocking uses a sitecustomize that sets ``sys.modules[name] = None``, exactly what Python does for an
+    uninstalled package as far as ``import name`` is concerned (ImportError), without touching the library.
+    """
+    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore")
+    if blocked:
+        shim = Path(tempfile.mkdtemp(prefix="resnet-hub-shim-"))
+        (shim / "sitecustomize.py").write_text(textwrap.dedent(f"""
+            import sys
+            for name in {list(blocked)!r}:
+                sys.modules[name] = None
+        """))
+        env["PYTHONPATH"] = str(shim) + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True,
+                              cwd=cwd or REPO_ROOT, env=env, timeout=timeout)
+    finally:
+        if blocked:
+            shutil.rmtree(shim, ignore_errors=True)
+
+
+def tree(path: Path) -> list[str]:
+    """Every path under ``path`` (relative), for 'nothing was left behind' assertions."""
+    if not path.exists():
+        return []
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))

@@ -1,0 +1,73 @@
+"""Bad requests through the library API: typed errors with a fix in the message, and no files left."""
+
+from __future__ import annotations
+
+import pytest
+from export_helpers import IMG, tree
+
+from export import ExportOptionError, OutputExistsError, ProfileShapeError, export
+from export.onnx import OnnxOptions
+from export.tensorrt import TensorRTOptions
+from resnet_hub.errors import UnknownModelError
+
+
+@pytest.mark.parametrize("name,kwargs,error,needle", [
+    ("nosuch", {}, UnknownModelError, "Unknown model 'nosuch'"),
+    ("myresnet18.nosuch", {}, ExportOptionError, "has no pretrained tag 'nosuch'"),
+    ("myresnet18", dict(format="coreml"), ExportOptionError, "Unknown format 'coreml'"),
+    ("myresnet18", dict(onnx=OnnxOptions(img_size=(16, 16))), ExportOptionError, "below the 32 px"),
+    ("myresnet18", dict(onnx=OnnxOptions(exporter="jit")), ExportOptionError, "Unknown exporter 'jit'"),
+    ("myresnet18", dict(onnx=OnnxOptions(batch_size=0)), ExportOptionError, "--batch-size must be >= 1"),
+    ("myresnet18", dict(format="tensorrt", tensorrt=TensorRTOptions(min_batch=8, opt_batch=4)), ProfileShapeError,
+     "min <= opt <= max"),
+    ("myresnet18", dict(format="tensorrt", onnx=OnnxOptions(dynamic_batch=False, batch_size=2),
+                        tensorrt=TensorRTOptions(min_batch=1)), ProfileShapeError, "--min-batch 1 does not fit"),
+    ("myresnet18", dict(format="tensorrt", tensorrt=TensorRTOptions(precision="int4")), ExportOptionError,
+     "Unknown precision 'int4'"),
+    ("myresnet18", dict(pretrained=True, weights="w.safetensors"), ExportOptionError, "not both"),
+])
+def test_bad_request_raises_typed_error_and_writes_nothing(name, kwargs, error, needle, tmp_path):
+    with pytest.raises(error, match=needle.replace("(", r"\(")):
+        export(name, output=tmp_path / "out", **kwargs)
+    assert tree(tmp_path) == []
+
+
+def test_existing_output_refused_before_the_model_is_built(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")
+    import export.onnx as onnx_module
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the model must not be built when the output is refused")
+
+    monkeypatch.setattr(onnx_module, "load_model_source", must_not_run)
+    with pytest.raises(OutputExistsError, match="manifest.json already exists"):
+        export("myresnet18", output=out, onnx=OnnxOptions(img_size=IMG))
+    assert tree(tmp_path) == ["out", "out/manifest.json"]
+
+
+class _BatchDependent(__import__("torch").nn.Module):
+    """Python control flow on the batch size: tracing bakes in the traced branch, a real export pitfall."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        logits = self.inner(x)
+        return logits if x.shape[0] == 2 else logits * 2
+
+
+def test_graph_that_does_not_reproduce_pytorch_is_rejected_and_not_written(source_for, tmp_path):
+    from dataclasses import replace
+
+    from export import VerificationError
+    from export.onnx import export_onnx
+
+    source = source_for("myresnet18")
+    broken = replace(source, model=_BatchDependent(source.model).eval())
+    with pytest.raises(VerificationError, match="does not match PyTorch") as info:
+        export_onnx(broken, tmp_path / "out", OnnxOptions(exporter="torchscript", img_size=IMG))
+    assert info.value.report is not None and not info.value.report.passed
+    assert tree(tmp_path) == []
