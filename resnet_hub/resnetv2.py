@@ -63,8 +63,9 @@ class PreActBottleneck(nn.Module):
             shortcut = x
         x = self.conv1(preact)
         x = self.conv2(F.relu(self.norm2(x)))
-        x = self.conv3(F.relu(self.norm3(x)))
-        return self.drop_path(x) + shortcut
+        x = self.drop_path(self.conv3(F.relu(self.norm3(x))))
+        x += shortcut  # in place: saves allocating a full activation per block
+        return x
 
 
 class ResNetV2(TimmModelMixin, nn.Module):

@@ -22,8 +22,18 @@ app = typer.Typer(
 
 # One line per command module; each module defines register(app).
 from . import models  # noqa: E402
+from . import convert  # noqa: E402
+from . import publish  # noqa: E402
 
 models.register(app)
+convert.register(app)
+publish.register(app)
+from . import predict  # noqa: E402
+predict.register(app)
+from . import benchmark  # noqa: E402
+benchmark.register(app)
+from . import export as export_cli  # noqa: E402
+export_cli.register(app)
 
 
 def main() -> None:

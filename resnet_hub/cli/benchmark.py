@@ -1,0 +1,91 @@
+"""``resnet-hub benchmark``: latency and throughput per backend, as a ratio to timm's eager model."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..benchmark import BenchmarkReport, run_benchmark
+
+
+def benchmark_command(
+    name: str = typer.Argument(..., help="Variant to measure, e.g. myresnet50."),
+    backends: str = typer.Option(
+        "torch,torch-optimized,onnxruntime", "--backends",
+        help="Comma-separated: torch, torch-optimized, onnxruntime, tensorrt (timm's eager baseline always runs).",
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    img_size: int = typer.Option(224, "--img-size", min=8),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls per backend before timing."),
+    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Timed rounds (overrides --min-time)."),
+    min_time: float = typer.Option(5.0, "--min-time", min=0.0,
+                                   help="Without --iters: time each backend for at least this many seconds."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="Intra-op threads for torch and ONNX Runtime (default: physical cores)."),
+    compile: bool = typer.Option(False, "--compile", help="Add torch.compile to torch-optimized (slow to start)."),
+    peak_gflops: Optional[float] = typer.Option(None, "--peak-gflops", min=0.001,
+                                                help="Peak GFLOP/s to compare against instead of the detected one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
+) -> None:
+    """Measure inference speed on several backends in one run, against timm's eager model of the same architecture."""
+    err = Console(stderr=True)
+    with err.status("benchmarking") as status:
+        report = run_benchmark(
+            name, backends, batch_size=batch_size, img_size=img_size, device=device, warmup=warmup, iters=iters,
+            min_time_s=min_time, threads=threads, compile=compile, peak_gflops=peak_gflops,
+            progress=lambda message: status.update(f"benchmarking {name}: {message}"),
+        )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+    for r in report.results:
+        if not r.available:
+            err.print(f"[yellow]{r.backend} unavailable:[/yellow] {escape(r.reason)}", highlight=False)
+    if report.all_requested_unavailable:
+        err.print("[red]Error:[/red] none of the requested backends could run", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_report(report: BenchmarkReport) -> None:
+    console = Console()
+    table = Table(
+        title=f"{report.model}: batch {report.batch_size}, {report.img_size}px, {report.device}, "
+              f"{report.threads} threads, {report.iters} timed rounds",
+        title_justify="left",
+    )
+    for column in ("backend", "median ms", "p90 ms", "img/s", "vs baseline", "GFLOP/s", "% peak", "max |diff|",
+                   "setup s"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for r in report.results:
+        if not r.available:
+            table.add_row(r.backend, "-", "-", "-", "unavailable", "-", "-", "-", "-")
+            continue
+        table.add_row(
+            r.backend + (" (baseline)" if r.is_baseline else ""),
+            f"{r.median_ms:.1f}", f"{r.p90_ms:.1f}", f"{r.throughput:.2f}", f"{r.speedup:.2f}x",
+            f"{r.achieved_gflops:.1f}", f"{100 * r.peak_fraction:.1f}%" if r.peak_fraction is not None else "-",
+            f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-", f"{r.setup_s:.1f}",
+        )
+    console.print(table)
+    console.print(f"baseline: {escape(report.baseline_note)}", highlight=False)
+    for r in report.results:
+        if r.available:
+            console.print(f"  {r.backend}: {escape(r.description)}", highlight=False)
+    console.print(f"{report.gflops_per_image:.2f} GFLOP per image (2 x MACs of convs and classifier).", highlight=False)
+    if report.peak is not None:
+        console.print(f"peak {report.peak.gflops:.0f} GFLOP/s: {escape(report.peak.assumption)}", highlight=False)
+    console.print(f"load average {report.environment.get('load_average', '?')} at start, "
+                  f"{report.environment.get('load_average_end', '?')} at the end", highlight=False)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark_command)

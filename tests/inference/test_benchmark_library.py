@@ -1,0 +1,54 @@
+"""The benchmark library's arithmetic and bookkeeping (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+import torch
+
+from resnet_hub.benchmark import (
+    BenchmarkError,
+    _percentile,
+    detect_peak_flops,
+    parse_backends,
+    run_benchmark,
+)
+
+
+def test_peak_is_cores_times_clock_times_flops_per_cycle_or_the_user_value():
+    assert detect_peak_flops(123.0).gflops == 123.0 and detect_peak_flops(123.0).source == "user"
+    peak = detect_peak_flops()
+    if peak is None:
+        pytest.skip("no /proc/cpuinfo with x86 vector flags here")
+    assert peak.gflops == pytest.approx(peak.cores * peak.ghz * peak.flops_per_cycle, rel=1e-3)
+    assert peak.flops_per_cycle == {"avx512": 64, "avx2+fma": 32, "avx": 16, "sse2": 8}[peak.isa]
+    assert "--peak-gflops" in peak.assumption
+
+
+def test_percentile_interpolates_like_numpy():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0, 10.0]
+    assert _percentile(values, 50) == pytest.approx(statistics.median(values))
+    assert _percentile(values, 90) == pytest.approx(7.5)  # numpy.percentile(values, 90)
+    assert _percentile([2.0], 90) == 2.0
+
+
+def test_parse_backends_rejects_unknown_names_and_keeps_order():
+    assert parse_backends("onnxruntime, torch,torch") == ["onnxruntime", "torch"]
+    with pytest.raises(BenchmarkError, match="tvm"):
+        parse_backends("torch,tvm")
+    with pytest.raises(BenchmarkError):
+        parse_backends("")
+
+
+def test_run_benchmark_in_process_reports_progress_and_restores_threads():
+    messages: list[str] = []
+    threads_before = torch.get_num_threads()
+    report = run_benchmark("myresnet18", "torch-optimized,tensorrt", batch_size=1, img_size=32, warmup=0, iters=2,
+                           threads=1, progress=messages.append)
+    assert torch.get_num_threads() == threads_before
+    assert [r.backend for r in report.results] == ["timm", "torch-optimized", "tensorrt"]
+    assert not report.result("tensorrt").available and not report.all_requested_unavailable
+    assert report.result("torch-optimized").max_abs_diff < 1e-4
+    assert any(m.startswith("setting up") for m in messages) and "round 2/2" in messages
+    assert report.to_dict()["results"][0]["is_baseline"] is True
