@@ -20,21 +20,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# One line per command module; each module defines register(app).
-from . import models  # noqa: E402
-from . import convert  # noqa: E402
-from . import publish  # noqa: E402
+# One module per command group; each defines register(app). Order = order in --help.
+from . import benchmark, convert, export, models, predict, publish  # noqa: E402
 
-models.register(app)
-convert.register(app)
-publish.register(app)
-from . import predict  # noqa: E402
-predict.register(app)
-from . import benchmark  # noqa: E402
-benchmark.register(app)
-from . import export as export_cli  # noqa: E402
-export_cli.register(app)
-
+for _module in (models, predict, benchmark, convert, publish, export):
+    _module.register(app)
 
 def main() -> None:
     """Run the CLI; library errors become one readable line and exit code 1 instead of a traceback."""
