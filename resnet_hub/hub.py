@@ -21,7 +21,7 @@ from typing import Any
 
 from .configs import VariantConfig
 from .errors import CorruptWeightsError, HubDownloadError, WeightsError
-from .weights import check_architecture, read_metadata, sha256_of_file
+from .weights import PICKLE_SUFFIXES, check_architecture, read_metadata, verify_sha256
 
 ENV_ORG = "RESNET_HUB_ORG"
 ENV_REVISION = "RESNET_HUB_REVISION"
@@ -34,7 +34,6 @@ HUB_ARG_NAMES = ("hub_org", "hub_revision")
 # own retry loop is only entered once the Hub has answered.
 PROBE_TIMEOUT_S = 5.0
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt", ".pkl")
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,7 @@ def _local_dir_weights(folder: Path) -> tuple[Path, str | None]:
     """``local-dir:`` loading: the folder's model.safetensors, verified against its config.json."""
     path = folder / WEIGHTS_FILENAME
     if not path.is_file():
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES) if folder.is_dir() else []
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES) if folder.is_dir() else []
         extra = (f" It holds {', '.join(pickles)}, which resnet-hub does not load because pickle can run code; "
                  "convert it with `resnet-hub convert`.") if pickles else ""
         raise WeightsError(f"{folder} has no {WEIGHTS_FILENAME}.{extra}")
@@ -267,13 +266,6 @@ def _local_dir_weights(folder: Path) -> tuple[Path, str | None]:
     return path, expected
 
 
-def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download it again") -> None:
-    actual = sha256_of_file(path)
-    if actual != expected.lower():
-        raise CorruptWeightsError(
-            f"{path} failed its integrity check: sha256 is {actual}, expected {expected}. The file is corrupted or "
-            f"not the published one; delete it and {hint}."
-        )
 
 
 def _check_complete(path: str | os.PathLike) -> None:

@@ -19,6 +19,8 @@ from torch import nn
 from .errors import CorruptWeightsError, IncompatibleWeightsError, WeightsError
 
 FORMAT_VERSION = "1"
+# Pickle checkpoint extensions: never read on the load path (unpickling can run code).
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl")
 # Buffers that older or foreign checkpoints legitimately omit; BatchNorm re-creates them.
 OPTIONAL_KEY_SUFFIXES = ("num_batches_tracked",)
 
@@ -91,12 +93,7 @@ def load_weights(
 
     _check_readable(path)
     if expected_sha256:
-        actual = sha256_of_file(path)
-        if actual != expected_sha256.lower():
-            raise CorruptWeightsError(
-                f"{path} failed its integrity check: sha256 is {actual}, expected {expected_sha256}. "
-                "The file is corrupted or not the published one; delete it and download it again."
-            )
+        verify_sha256(path, expected_sha256)
     metadata = read_metadata(path)
     try:
         state_dict = load_file(str(path))
@@ -105,11 +102,21 @@ def load_weights(
     return state_dict, metadata
 
 
+def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download it again") -> None:
+    """Raise CorruptWeightsError unless the file's sha256 is ``expected``; ``hint`` says how to recover."""
+    actual = sha256_of_file(path)
+    if actual != expected.lower():
+        raise CorruptWeightsError(
+            f"{path} failed its integrity check: sha256 is {actual}, expected {expected}. The file is corrupted or "
+            f"not the published one; delete it and {hint}."
+        )
+
+
 def _check_readable(path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"Weights file not found: {path}")
-    if path.suffix in (".pth", ".pt", ".bin", ".ckpt", ".pkl"):
+    if path.suffix in PICKLE_SUFFIXES:
         raise WeightsError(
             f"{path} is a pickle checkpoint; the load path only reads safetensors because pickle can run code. "
             f"Convert it once with: resnet-hub convert {path} --from torchvision --model NAME --output OUT.safetensors"

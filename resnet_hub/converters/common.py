@@ -20,7 +20,6 @@ from ..configs import Preprocessing, VariantConfig, get_variant
 from ..errors import ConversionError, CorruptWeightsError, IncompatibleWeightsError, UnsafeCheckpointError
 from ..weights import load_state_dict_into, save_weights, sha256_of_file
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl")
 # Wrappers training scripts put around the state dict.
 _CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 
