@@ -7,7 +7,6 @@ the TensorRT manifest and the Triton README all state the same weights hash and 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,11 +98,7 @@ def _preprocessing_from_metadata(metadata: dict[str, str], variant: VariantConfi
     raw = metadata.get("preprocessing")
     if raw:
         try:
-            fields = json.loads(raw)
-            for key in ("input_size", "test_input_size", "mean", "std"):
-                if fields.get(key) is not None:
-                    fields[key] = tuple(fields[key])
-            return Preprocessing(**fields), "weights file metadata"
+            return Preprocessing.from_json(raw), "weights file metadata"
         except (TypeError, ValueError):
             pass
     tag_name = metadata.get("pretrained_tag") or metadata.get("tag")

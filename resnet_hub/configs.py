@@ -9,7 +9,8 @@ checks they still agree).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,6 +42,20 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     # A name users recognise ('imagenet', 'inception', 'caffe', 'tf'); mean/std above are authoritative.
     style: str = "imagenet"
+
+    def to_json(self) -> str:
+        """The form recorded in safetensors metadata (key ``preprocessing``) by converters and publish."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Preprocessing":
+        """Inverse of :meth:`to_json`; raises ValueError or TypeError for a malformed record."""
+        values = json.loads(text)
+        if not isinstance(values, dict):
+            raise TypeError(f"expected a JSON object, got {type(values).__name__}")
+        # JSON has no tuples: restore them so records compare equal to the table's values.
+        tuple_fields = ("input_size", "test_input_size", "mean", "std")
+        return cls(**{k: tuple(v) if k in tuple_fields and v is not None else v for k, v in values.items()})
 
     def to_timm(self) -> dict:
         cfg = dict(

@@ -169,8 +169,7 @@ def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:
     recorded = metadata.get("preprocessing")
     if recorded:
         try:
-            values = json.loads(recorded)
-            return Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+            return Preprocessing.from_json(recorded)
         except (TypeError, ValueError) as exc:
             raise PublishError(f"The weights' recorded preprocessing is unreadable ({exc}).") from exc
     return tag.preprocessing if tag else variant.default_preprocessing

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -42,7 +42,7 @@ class ConvertedWeights:
             "source_format": self.source_format,
             "source_file": self.source_path.name,
             "source_sha256": self.source_sha256,
-            "preprocessing": json.dumps(asdict(self.preprocessing)),
+            "preprocessing": self.preprocessing.to_json(),
             "num_classes": str(self.num_classes),
             "conversion_notes": json.dumps(self.notes),
         }
