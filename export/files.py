@@ -46,7 +46,34 @@ def refuse_overwrite(paths: list[Path]) -> None:
                                 "(force=True) to replace, or choose another output")
 
 
-class StagedFiles:
+class _Staging:
+    """Build output in a private directory beside the destination; ``_commit`` moves it into place.
+
+    On an exception nothing is moved; either way the staging directory is gone when the block ends.
+    """
+
+    path: Path | None = None
+
+    def _staging_dir(self, anchor: Path) -> Path:
+        anchor.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=anchor))
+        return self.path
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self.path is not None
+        try:
+            if exc_type is None:
+                make_public(self.path)
+                self._commit()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+
+class StagedFiles(_Staging):
     """Files for one flat output directory (``model.onnx``, ``model.plan``, ``manifest.json`` ...).
 
     ``names`` are the artifacts this export may produce; with ``force`` any of them that the new export does
@@ -65,25 +92,10 @@ class StagedFiles:
             refuse_overwrite(existing(self.target_dir, self.names))
         if self.target_dir.exists() and not self.target_dir.is_dir():
             raise OutputExistsError(f"{self.target_dir} exists and is not a directory")
-        anchor = self.target_dir if self.target_dir.is_dir() else self.target_dir.parent
-        anchor.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=anchor))
-        return self.path
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        assert self.path is not None
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
-        try:
-            self._commit()
-        finally:
-            shutil.rmtree(self.path, ignore_errors=True)
+        return self._staging_dir(self.target_dir if self.target_dir.is_dir() else self.target_dir.parent)
 
     def _commit(self) -> None:
         assert self.path is not None
-        make_public(self.path)
         produced = sorted(p.name for p in self.path.iterdir())
         unknown = [n for n in produced if n not in self.names]
         if unknown:  # a programming error: every artifact must be declared so overwrite checks cover it
@@ -119,7 +131,7 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-class StagedTree:
+class StagedTree(_Staging):
     """A directory that is replaced as a whole (a Triton model directory): built aside, then swapped in."""
 
     def __init__(self, target: str | os.PathLike, force: bool = False) -> None:
@@ -130,20 +142,12 @@ class StagedTree:
     def __enter__(self) -> Path:
         if self.target.exists() and not self.force:
             refuse_overwrite([self.target])
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.target.parent))
-        return self.path
+        return self._staging_dir(self.target.parent)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def _commit(self) -> None:
         assert self.path is not None
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
-        make_public(self.path)
         if self.target.exists():
-            if not self.force:
-                shutil.rmtree(self.path, ignore_errors=True)
+            if not self.force:  # someone may have written there while we worked
                 refuse_overwrite([self.target])
             # Move the old tree aside first so the swap is two renames; the old one is deleted afterwards.
             trash = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.target.parent))
