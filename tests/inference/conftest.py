@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import resnet_hub
+from model_helpers import randomize_batchnorm
 
 
 @lru_cache(maxsize=1)
@@ -17,16 +18,11 @@ def _built(name: str) -> torch.nn.Module:
     # zero_init_last=False: with it ResNetV2's residual branches would start at exactly zero and hide
     # any folding error; the BN statistics are randomised below for the same reason.
     model = resnet_hub.create_model(name, num_classes=16, zero_init_last=False)
-    generator = torch.Generator().manual_seed(1)
+    randomize_batchnorm(model, seed=1)
+    generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.2)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.4 + 0.3)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-            elif isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+            if isinstance(module, torch.nn.Conv2d) and module.bias is not None:
                 module.bias.copy_(torch.randn(module.out_channels, generator=generator) * 0.1)
     return model.eval()
 
