@@ -271,7 +271,7 @@ def export_tensorrt(
     artifacts = tuple(Artifact.of(output / n, _kind(n)) for n in produced)
     engine_path = output / ENGINE_FILE
     hint = (f"trtexec --loadEngine={engine_path} --shapes={INPUT_NAME}:{plan.profile.opt}x{'x'.join(map(str, chw))}\n"
-            f"from export.tensorrt import TensorRTModule; TensorRTModule({str(engine_path)!r})(images.cuda())")
+            f"from resnet_hub.export.tensorrt import TensorRTModule; TensorRTModule({str(engine_path)!r})(images.cuda())")
     return ExportResult(format="tensorrt", model=source.name, output=output, artifacts=artifacts,
                         verifications=(verified.verification, report), manifest=manifest, timings=timings,
                         run_hint=hint)

@@ -5,7 +5,7 @@ Importing the package registers every variant with timm (``timm.create_model('my
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401  (one source: see _version.py)
 
 from . import registry  # noqa: E402,F401  (registers the models with timm)
 from .configs import VARIANTS, get_variant, variant_names  # noqa: E402

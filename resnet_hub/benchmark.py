@@ -261,9 +261,9 @@ def _onnxruntime_runner(
         except ImportError as exc:
             raise _Unavailable(str(MissingDependencyError(module, "onnx", "Exporting to ONNX"))) from exc
     try:
-        from export.onnx import export_onnx_model
+        from resnet_hub.export.onnx import export_onnx_model
     except ImportError as exc:
-        raise _Unavailable(f"ONNX export is not available in this install (export.onnx: {exc})") from exc
+        raise _Unavailable(f"ONNX export is not available in this install (resnet_hub.export.onnx: {exc})") from exc
 
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda":
@@ -317,10 +317,10 @@ def _tensorrt_runner(model: nn.Module, x: torch.Tensor, device: torch.device, wo
     except ImportError as exc:
         raise _Unavailable(f"the 'tensorrt' package is not installed; {hint}") from exc
     try:
-        from export.onnx import OnnxOptions, export_onnx_model
-        from export.tensorrt import TensorRTModule, TensorRTOptions, build_engine, plan_for
+        from resnet_hub.export.onnx import OnnxOptions, export_onnx_model
+        from resnet_hub.export.tensorrt import TensorRTModule, TensorRTOptions, build_engine, plan_for
     except ImportError as exc:
-        raise _Unavailable(f"TensorRT export is not available in this install (export.tensorrt: {exc})") from exc
+        raise _Unavailable(f"TensorRT export is not available in this install (resnet_hub.export.tensorrt: {exc})") from exc
     batch, chw = int(x.shape[0]), tuple(int(d) for d in x.shape[1:])
     onnx_path = export_onnx_model(model.cpu(), workdir / "tensorrt.onnx", input_shape=tuple(x.shape),
                                   dynamic_batch=True, opset=20, exporter="dynamo", single_file=True, half=False)
@@ -475,12 +475,15 @@ def run_benchmark(
     compile: bool = False,
     peak_gflops: float | None = None,
     seed: int = 0,
+    weights: str | os.PathLike | None = None,
+    pretrained: bool = False,
     progress: ProgressFn | None = None,
 ) -> BenchmarkReport:
     """Measure latency and throughput of ``name`` on each backend, against timm's eager peer.
 
     ``iters`` fixes the number of timed rounds; otherwise rounds repeat until every backend has run
-    ``min_time_s`` seconds. Unavailable backends (missing package, no GPU) are reported with the reason
+    ``min_time_s`` seconds. ``weights`` (a safetensors file) or ``pretrained`` time the model a user deploys;
+    speed does not depend on the weights, but the reported max |diff| of each backend does. Unavailable backends (missing package, no GPU) are reported with the reason
     instead of failing the run.
     """
     from .factory import create_model
@@ -505,7 +508,9 @@ def run_benchmark(
     runners: list[_Runner] = []
     with _torch_threads(threads), tempfile.TemporaryDirectory(prefix="resnet-hub-bench-") as tmp:
         torch.manual_seed(seed)
-        ours = create_model(name).eval().to(dev)
+        if weights is not None and pretrained:
+            raise BenchmarkError("pass either --weights FILE or --pretrained, not both")
+        ours = create_model(name, weights=weights, pretrained=pretrained).eval().to(dev)
         x = torch.randn(batch_size, ours.in_chans, img_size, img_size, generator=torch.Generator().manual_seed(seed))
         x = x.to(dev)
         with torch.inference_mode():

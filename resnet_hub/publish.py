@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import __version__
+from ._version import __version__
 from .configs import Preprocessing, get_variant
 from .errors import PublishError
 from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME

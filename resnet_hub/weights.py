@@ -61,7 +61,7 @@ def save_weights(
     """Write a state dict as safetensors with our metadata; returns the file's sha256."""
     from safetensors.torch import save_file
 
-    from . import __version__
+    from ._version import __version__
 
     state_dict = weights.state_dict() if isinstance(weights, nn.Module) else dict(weights)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}

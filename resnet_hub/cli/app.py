@@ -26,6 +26,23 @@ from . import benchmark, convert, export, models, predict, publish  # noqa: E402
 for _module in (models, predict, benchmark, convert, publish, export):
     _module.register(app)
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"resnet-hub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the installed version and exit."),
+) -> None:
+    """ResNet family for timm / torch.hub: list, inspect, predict, benchmark, convert, publish and export."""
+
+
 def main() -> None:
     """Run the CLI; library errors become one readable line and exit code 1 instead of a traceback."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -19,6 +20,9 @@ def benchmark_command(
         "torch,torch-optimized,onnxruntime", "--backends",
         help="Comma-separated: torch, torch-optimized, onnxruntime, tensorrt (timm's eager baseline always runs).",
     ),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local safetensors weights to measure."),
+    pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
+                                    help="Download the default (or NAME.tag) pretrained weights."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     img_size: int = typer.Option(224, "--img-size", min=8),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -39,6 +43,7 @@ def benchmark_command(
         report = run_benchmark(
             name, backends, batch_size=batch_size, img_size=img_size, device=device, warmup=warmup, iters=iters,
             min_time_s=min_time, threads=threads, compile=compile, peak_gflops=peak_gflops,
+            weights=weights, pretrained=pretrained,
             progress=lambda message: status.update(f"benchmarking {name}: {message}"),
         )
     if as_json:

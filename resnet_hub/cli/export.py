@@ -58,10 +58,10 @@ def export_command(
     with_tensorrt: bool = typer.Option(False, "--with-tensorrt", help="Triton: also build and add the TensorRT plan."),
 ) -> None:
     """Export a model to ONNX, a TensorRT engine or a Triton model repository, verified against PyTorch."""
-    from export import export
-    from export.onnx import OnnxOptions
-    from export.tensorrt import TensorRTOptions
-    from export.triton import TritonOptions
+    from resnet_hub.export import export
+    from resnet_hub.export.onnx import OnnxOptions
+    from resnet_hub.export.tensorrt import TensorRTOptions
+    from resnet_hub.export.triton import TritonOptions
 
     onnx_options = OnnxOptions(batch_size=batch_size, dynamic_batch=dynamic_batch,
                                img_size=tuple(img_size) if img_size else None, opset=opset, exporter=exporter,

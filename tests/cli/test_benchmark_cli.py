@@ -16,7 +16,7 @@ BLOCK_ONNXRUNTIME = "sys.modules['onnxruntime'] = None  # import onnxruntime now
 
 def _export_onnx_exists() -> bool:
     try:
-        return importlib.util.find_spec("export.onnx") is not None
+        return importlib.util.find_spec("resnet_hub.export.onnx") is not None
     except ModuleNotFoundError:
         return False
 
@@ -56,7 +56,7 @@ def test_benchmark_json_measures_every_backend_against_timm(resnet_hub_cli):
         assert results["onnxruntime"]["available"], results["onnxruntime"]["reason"]
         assert "ONNX Runtime" in results["onnxruntime"]["description"]
     else:  # the export module belongs to another issue; until it lands the backend must say why it is missing
-        assert "export.onnx" in results["onnxruntime"]["reason"]
+        assert "resnet_hub.export.onnx" in results["onnxruntime"]["reason"]
     for r in results.values():
         if r["available"]:  # same weights everywhere, so every backend computes the same logits
             assert r["max_abs_diff"] < 1e-3, r

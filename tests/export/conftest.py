@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from export_helpers import make_logits_meaningful
 
-from export.source import ModelSource, load_model_source, state_dict_sha256
+from resnet_hub.export.source import ModelSource, load_model_source, state_dict_sha256
 
 
 @pytest.fixture

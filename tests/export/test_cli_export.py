@@ -63,7 +63,7 @@ def test_triton_export_via_cli(tmp_path):
     proc = run_cli("export", "myresnet18", "--format", "triton", "--output", str(repo), *FAST,
                    "--max-batch", "8", "--preferred-batch", "4", "--preferred-batch", "8")
     assert proc.returncode == 0, proc.stderr
-    from export.triton import read_config
+    from resnet_hub.export.triton import read_config
 
     config = read_config(repo / "myresnet18_onnx" / "config.pbtxt")
     assert config.max_batch_size == 8 and list(config.dynamic_batching.preferred_batch_size) == [4, 8]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from export_helpers import IMG, tree
 
-from export import ExportOptionError, OutputExistsError, ProfileShapeError, export
-from export.onnx import OnnxOptions
-from export.tensorrt import TensorRTOptions
+from resnet_hub.export import ExportOptionError, OutputExistsError, ProfileShapeError, export
+from resnet_hub.export.onnx import OnnxOptions
+from resnet_hub.export.tensorrt import TensorRTOptions
 from resnet_hub.errors import UnknownModelError
 
 
@@ -36,7 +36,7 @@ def test_existing_output_refused_before_the_model_is_built(tmp_path, monkeypatch
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").write_text("{}")
-    import export.onnx as onnx_module
+    import resnet_hub.export.onnx as onnx_module
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the model must not be built when the output is refused")
@@ -62,8 +62,8 @@ class _BatchDependent(__import__("torch").nn.Module):
 def test_graph_that_does_not_reproduce_pytorch_is_rejected_and_not_written(source_for, tmp_path):
     from dataclasses import replace
 
-    from export import VerificationError
-    from export.onnx import export_onnx
+    from resnet_hub.export import VerificationError
+    from resnet_hub.export.onnx import export_onnx
 
     source = source_for("myresnet18")
     broken = replace(source, model=_BatchDependent(source.model).eval())

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from export.errors import OutputExistsError
-from export.files import StagedFiles, StagedTree, leftover_staging
+from resnet_hub.export.errors import OutputExistsError
+from resnet_hub.export.files import StagedFiles, StagedTree, leftover_staging
 
 
 def test_new_directory_appears_whole_and_readable(tmp_path):

@@ -11,10 +11,10 @@ import pytest
 import torch
 from export_helpers import IMG, tree
 
-from export.errors import ExportOptionError
-from export.files import leftover_staging
-from export.onnx import OnnxOptions, export_onnx, export_onnx_model
-from export.verify import FP16, FP32
+from resnet_hub.export.errors import ExportOptionError
+from resnet_hub.export.files import leftover_staging
+from resnet_hub.export.onnx import OnnxOptions, export_onnx, export_onnx_model
+from resnet_hub.export.verify import FP16, FP32
 
 
 def _ort_logits(path, x: torch.Tensor) -> np.ndarray:
@@ -146,7 +146,7 @@ def test_weights_file_and_its_recorded_preprocessing_are_used(source_for, tmp_pa
     source = source_for("myresnet18", seed=3)
     weights = tmp_path / "w.safetensors"
     sha = save_weights(source.model, weights, "myresnet18", {"preprocessing": json.dumps(asdict(KERAS_TF))})
-    from export.onnx import export_onnx as run
+    from resnet_hub.export.onnx import export_onnx as run
 
     result = run("myresnet18", tmp_path / "out", OnnxOptions(exporter="torchscript", img_size=IMG), weights=weights)
     manifest = result.manifest

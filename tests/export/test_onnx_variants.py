@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import resnet_hub
-from export.onnx import OnnxOptions, export_onnx
-from export.verify import FP32
+from resnet_hub.export.onnx import OnnxOptions, export_onnx
+from resnet_hub.export.verify import FP32
 
 from export_helpers import IMG
 

@@ -10,8 +10,8 @@ import pytest
 from export_helpers import IMG
 from PIL import Image
 
-from export.calibration import find_images, load_calibration_batch
-from export.errors import ExportOptionError
+from resnet_hub.export.calibration import find_images, load_calibration_batch
+from resnet_hub.export.errors import ExportOptionError
 
 
 def _images(folder, count, size=(80, 96)):
@@ -45,8 +45,8 @@ def test_calibration_folder_errors(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("modelopt") is None,
                     reason="nvidia-modelopt is not installed (ships with pip install 'resnet-hub[quantize]')")
 def test_modelopt_inserts_qdq_nodes_that_onnxruntime_runs(source_for, tmp_path):
-    from export.onnx import OnnxOptions, export_onnx
-    from export.quantize import count_qdq_nodes, quantize_int8
+    from resnet_hub.export.onnx import OnnxOptions, export_onnx
+    from resnet_hub.export.quantize import count_qdq_nodes, quantize_int8
 
     source = source_for("myresnet18")
     export_onnx(source, tmp_path / "fp32", OnnxOptions(exporter="torchscript", img_size=IMG))

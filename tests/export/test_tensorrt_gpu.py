@@ -21,8 +21,8 @@ pytestmark = [
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_builds_runs_and_matches_pytorch(precision, source_for, tmp_path):
-    from export.onnx import OnnxOptions
-    from export.tensorrt import TensorRTModule, TensorRTOptions, export_tensorrt
+    from resnet_hub.export.onnx import OnnxOptions
+    from resnet_hub.export.tensorrt import TensorRTModule, TensorRTOptions, export_tensorrt
 
     source = source_for("myresnet18")
     result = export_tensorrt(source, tmp_path / "trt", OnnxOptions(img_size=IMG),
@@ -38,9 +38,9 @@ def test_engine_builds_runs_and_matches_pytorch(precision, source_for, tmp_path)
 
 
 def test_module_refuses_batch_outside_profile(source_for, tmp_path):
-    from export.errors import ProfileShapeError
-    from export.onnx import OnnxOptions
-    from export.tensorrt import TensorRTModule, TensorRTOptions, export_tensorrt
+    from resnet_hub.export.errors import ProfileShapeError
+    from resnet_hub.export.onnx import OnnxOptions
+    from resnet_hub.export.tensorrt import TensorRTModule, TensorRTOptions, export_tensorrt
 
     export_tensorrt(source_for("myresnet18"), tmp_path / "trt", OnnxOptions(img_size=IMG),
                     TensorRTOptions(precision="fp32", max_batch=4, use_timing_cache=False))

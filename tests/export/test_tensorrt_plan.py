@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from export.errors import ExportOptionError, ProfileShapeError
-from export.onnx import OnnxOptions
-from export.tensorrt import TensorRTOptions, plan_for
-from export.tensorrt_plan import BatchProfile, default_timing_cache, parse_version, plan_build, resolve_profile
-from export.verify import FP16, INT8, TRT_FP32
+from resnet_hub.export.errors import ExportOptionError, ProfileShapeError
+from resnet_hub.export.onnx import OnnxOptions
+from resnet_hub.export.tensorrt import TensorRTOptions, plan_for
+from resnet_hub.export.tensorrt_plan import BatchProfile, default_timing_cache, parse_version, plan_build, resolve_profile
+from resnet_hub.export.verify import FP16, INT8, TRT_FP32
 
 PROFILE = BatchProfile(1, 8, 32)
 
@@ -120,13 +120,13 @@ def test_plan_for_options_uses_explicit_cache_or_none(tmp_path):
 
 
 def test_tolerance_per_engine_precision():
-    from export.tensorrt_plan import parity_tolerance
+    from resnet_hub.export.tensorrt_plan import parity_tolerance
 
     assert parity_tolerance("fp32") is TRT_FP32 and parity_tolerance("fp16") is FP16
     assert parity_tolerance("int8") is INT8
 
 
 def test_no_path_in_the_plan_module_needs_tensorrt():
-    import export.tensorrt_plan as plan_module
+    import resnet_hub.export.tensorrt_plan as plan_module
 
     assert "import tensorrt" not in Path(plan_module.__file__).read_text()

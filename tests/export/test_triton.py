@@ -9,9 +9,9 @@ import torch
 from export_helpers import IMG, tree
 from tritonclient.grpc import model_config_pb2
 
-from export.files import leftover_staging
-from export.onnx import OnnxOptions
-from export.triton import (
+from resnet_hub.export.files import leftover_staging
+from resnet_hub.export.onnx import OnnxOptions
+from resnet_hub.export.triton import (
     TritonModelSpec,
     TritonOptions,
     export_triton,
@@ -82,7 +82,7 @@ def test_static_batch_model_has_no_triton_batching(source_for, tmp_path):
 
 
 def test_existing_model_directory_is_kept_without_force(source_for, tmp_path):
-    from export.errors import OutputExistsError
+    from resnet_hub.export.errors import OutputExistsError
 
     repo = tmp_path / "repo"
     (repo / "myresnet18_onnx").mkdir(parents=True)
