@@ -10,6 +10,23 @@ from .onnx import OnnxOptions, Progress, export_onnx
 from .result import ExportResult
 
 FORMATS = ("onnx", "tensorrt", "triton")
+BATCH_FLAGS = ("--min-batch", "--opt-batch", "--max-batch")
+
+
+def check_batch_options(format: str, min_batch: int | None, opt_batch: int | None, max_batch: int | None,
+                        with_tensorrt: bool = False) -> None:
+    """Refuse batch-profile flags that a format would ignore or that cannot be a batch size, before any work."""
+    given = {flag: value for flag, value in zip(BATCH_FLAGS, (min_batch, opt_batch, max_batch)) if value is not None}
+    for flag, value in given.items():
+        if value < 1:
+            raise ExportOptionError(f"{flag} must be >= 1, got {value} (a batch size; Triton's max_batch_size 0 "
+                                    "means a static-batch export: use --static-batch)")
+    if format == "onnx" and given:
+        raise ExportOptionError(f"{', '.join(given)} only apply to --format tensorrt / triton; an ONNX export has "
+                                "a dynamic batch axis (or --static-batch --batch-size N)")
+    if format == "triton" and not with_tensorrt and ("--min-batch" in given or "--opt-batch" in given):
+        raise ExportOptionError("--min-batch / --opt-batch are TensorRT profile settings; with --format triton "
+                                "they apply only together with --with-tensorrt")
 
 
 def export(

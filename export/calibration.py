@@ -1,7 +1,9 @@
-"""Calibration images for INT8: read from a folder and preprocessed exactly as the weights expect.
+"""Calibration images for INT8: from a folder (flat, or one sub-folder per class) or the built-in ``digits``,
+preprocessed exactly as the weights expect.
 
 The transform is timm's eval transform built from the same data config that the manifest records, so the
-activation ranges ModelOpt measures are those the deployed model will see.
+activation ranges the quantizer measures are those the deployed model will see. Image reading (EXIF, bit depth,
+grey to RGB) is :mod:`resnet_hub.data`'s, like everywhere else.
 """
 
 from __future__ import annotations
@@ -12,38 +14,43 @@ from typing import Any
 
 import numpy as np
 
+from resnet_hub.data import DIGITS, IMAGE_SUFFIXES, open_calibration, stacked
+from resnet_hub.errors import DatasetError
+
 from .errors import ExportOptionError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
+__all__ = ["IMAGE_SUFFIXES", "find_images", "load_calibration", "load_calibration_batch"]
 
 
 def find_images(folder: str | os.PathLike, limit: int | None = None) -> list[Path]:
-    """Image files under ``folder`` (recursively, sorted so calibration is reproducible)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExportOptionError(f"Calibration folder not found: {folder}")
-    images = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise ExportOptionError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; INT8 calibration needs "
-                                "representative images, ideally a few hundred from the deployment domain")
-    return images[:limit] if limit else images
+    """Image files of a calibration source (checks it before any slow work); ``digits`` has no files."""
+    if str(folder) == DIGITS:
+        return []
+    if not Path(folder).is_dir():
+        raise ExportOptionError(f"Calibration folder not found: {folder}. Pass a folder of images or '{DIGITS}'")
+    try:
+        images = open_calibration(folder, limit)
+    except DatasetError as exc:
+        raise ExportOptionError(str(exc)) from exc
+    return [Path(item) for item, _ in images.items]
 
 
-def load_calibration_batch(
-    folder: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512
-) -> np.ndarray:
+def load_calibration(source: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512
+                     ) -> tuple[np.ndarray, int, int]:
+    """(float32 (N, C, H, W) array after the eval transform, images used, files skipped as unreadable)."""
+    if str(source) != DIGITS and not Path(source).exists():
+        raise ExportOptionError(f"Calibration data not found: {source}. Pass a folder of images or '{DIGITS}'")
+    from resnet_hub.data import eval_transform
+
+    try:
+        images = open_calibration(source, limit)
+        batch, _, skipped = stacked(images, eval_transform(data_config))
+    except DatasetError as exc:
+        raise ExportOptionError(f"Calibration data {source}: {exc}") from exc
+    return batch.numpy().astype(np.float32), int(len(batch)), len(skipped)
+
+
+def load_calibration_batch(folder: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512
+                           ) -> np.ndarray:
     """All calibration images as one float32 (N, C, H, W) array after the eval transform."""
-    from PIL import Image
-    from timm.data import create_transform
-
-    transform = create_transform(**{k: data_config[k] for k in ("input_size", "interpolation", "mean", "std",
-                                                                 "crop_pct", "crop_mode") if k in data_config},
-                                 is_training=False)
-    arrays = []
-    for path in find_images(folder, limit):
-        try:
-            with Image.open(path) as image:
-                arrays.append(transform(image.convert("RGB")).numpy())
-        except OSError as exc:
-            raise ExportOptionError(f"Cannot read calibration image {path}: {exc}") from exc
-    return np.stack(arrays).astype(np.float32)
+    return load_calibration(folder, data_config, limit=limit)[0]

@@ -29,5 +29,9 @@ class VerificationError(ExportError):
         self.report = report
 
 
+class AccuracyGateError(VerificationError):
+    """The artifact loses more top-1 accuracy on labelled images than its precision allows (``--eval-data``)."""
+
+
 class DeviceUnavailableError(ExportError):
     """The target needs an NVIDIA GPU with CUDA, and none is usable here."""

@@ -78,7 +78,7 @@ def build_manifest(
         format=fmt,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         model=dict(name=source.name, variant=source.variant.name, description=source.variant.description,
-                   num_classes=source.num_classes),
+                   num_classes=source.num_classes, label_names=source.label_names),
         weights=dict(source=source.weights, file_sha256=source.weights_file_sha256,
                      state_dict_sha256=source.state_dict_sha256),
         export=options,

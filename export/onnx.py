@@ -33,7 +33,7 @@ from .files import STAGING_PREFIX, StagedFiles
 from .manifest import build_manifest, write_manifest
 from .result import Artifact, ExportResult
 from .source import ModelSource, load_model_source, preprocessing_dict
-from .verify import FP16, FP32, VerificationReport, check_onnx_file, compare_runtime, ort_runner, verification_batches
+from .verify import TOLERANCES, VerificationReport, check_onnx_file, compare_runtime, ort_runner, verification_batches
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -45,6 +45,9 @@ EXPORTERS = ("dynamo", "torchscript")
 # TorchScript exporter stops at 20. Asking outside these ranges is an error rather than a surprise.
 OPSET_RANGES: dict[str, tuple[int, int]] = {"dynamo": (18, 23), "torchscript": (9, 20)}
 DEFAULT_OPSET = 20
+PRECISIONS = ("fp32", "fp16", "int8")
+# Images from --eval-data / --calib-data that verification compares PyTorch and the runtime on.
+VERIFICATION_IMAGES = 64
 
 Progress = Callable[[str], None]
 
@@ -276,7 +279,12 @@ def _op_counts(model) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class OnnxOptions:
-    """Options of a verified ONNX export (CLI flags of ``resnet-hub export --format onnx``)."""
+    """Options of a verified ONNX export (CLI flags of ``resnet-hub export --format onnx``).
+
+    ``precision``: fp32, fp16 (fp16 graph, fp32 inputs/outputs; ``half=True`` is an alias) or int8 (ONNX
+    Runtime's QDQ quantization for CPUs, calibrated on ``calib_data``). ``eval_data`` turns on the accuracy
+    gate; with ``calib_data`` / ``eval_data`` verification compares PyTorch and the runtime on those images.
+    """
 
     batch_size: int = 1
     dynamic_batch: bool = True
@@ -285,6 +293,18 @@ class OnnxOptions:
     exporter: str = "dynamo"
     single_file: bool = True
     half: bool = False
+    precision: str = "fp32"
+    calib_data: str | None = None
+    calib_limit: int = 512
+    calib_method: str = "minmax"
+    reduce_range: str = "auto"
+    eval_data: str | None = None
+    eval_limit: int | None = None
+    max_accuracy_drop: float | None = None
+
+    @property
+    def resolved_precision(self) -> str:
+        return "fp16" if self.half else self.precision
 
     def input_shape(self, source: ModelSource) -> tuple[int, int, int, int]:
         c, h, w = source.data_config(self.img_size)["input_size"]
@@ -293,6 +313,21 @@ class OnnxOptions:
     def validate(self) -> None:
         if self.batch_size < 1:
             raise ExportOptionError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ExportOptionError(f"Unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}")
+        if self.half and self.precision not in ("fp32", "fp16"):
+            raise ExportOptionError(f"--half means --precision fp16; it cannot be combined with --precision "
+                                    f"{self.precision}")
+        if self.resolved_precision == "int8" and not self.calib_data:
+            raise ExportOptionError("--precision int8 needs calibration images: pass --calib-data SRC (a folder of "
+                                    "images like those the model will see, or 'digits'); they are preprocessed "
+                                    "with the weights' own preprocessing")
+        if self.calib_limit < 1:
+            raise ExportOptionError(f"--calib-limit must be >= 1, got {self.calib_limit}")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ExportOptionError(f"--eval-limit must be >= 1, got {self.eval_limit}")
+        if self.max_accuracy_drop is not None and not self.max_accuracy_drop >= 0:
+            raise ExportOptionError(f"--max-accuracy-drop must be >= 0 points, got {self.max_accuracy_drop}")
         shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
         validate_onnx_options(input_shape=shape, dynamic_batch=self.dynamic_batch, opset=self.opset,
                               exporter=self.exporter)
@@ -307,24 +342,98 @@ class VerifiedOnnx:
     verification: VerificationReport
     input_shape: tuple[int, int, int, int]
     timings: dict[str, float]
+    precision: str = "fp32"
+    accuracy: Any = None  # AccuracyReport when eval data was given
+    int8: Any = None  # Int8Record for int8 graphs
+    warnings: tuple[str, ...] = ()
+    data: dict[str, Any] | None = None  # what real images verification / calibration / the gate used
+
+
+@dataclass
+class _RealData:
+    """Labelled and calibration images for one export, read and preprocessed once."""
+
+    eval: Any = None  # resnet_hub.evaluate.PreparedData
+    calibration: Any = None  # float32 (N, C, H, W)
+    calibration_count: int = 0
+    calibration_skipped: int = 0
+
+    def verification_images(self) -> torch.Tensor | None:
+        if self.eval is not None:
+            return self.eval.inputs[:VERIFICATION_IMAGES]
+        if self.calibration is not None:
+            return torch.from_numpy(self.calibration[:VERIFICATION_IMAGES])
+        return None
+
+
+def _read_real_data(source: ModelSource, options: OnnxOptions, data_config: dict[str, Any],
+                    say: Progress) -> tuple[_RealData, list[str]]:
+    from .calibration import load_calibration
+
+    real = _RealData()
+    warnings_: list[str] = []
+    if options.eval_data:
+        from resnet_hub.errors import DatasetError, EvaluationError
+        from resnet_hub.evaluate import class_mapping, prepare
+
+        say(f"reading labelled images from {options.eval_data}")
+        try:
+            real.eval = prepare(options.eval_data, data_config,
+                                lambda classes: class_mapping(classes, source.label_names, source.num_classes),
+                                limit=options.eval_limit)
+        except (DatasetError, EvaluationError) as exc:
+            raise ExportOptionError(f"--eval-data {options.eval_data}: {exc}") from exc
+        if real.eval.skipped:
+            warnings_.append(f"{len(real.eval.skipped)} unreadable file(s) in --eval-data were skipped")
+    if options.resolved_precision == "int8":
+        from .int8_cpu import MIN_CALIBRATION_IMAGES
+
+        say(f"reading calibration images from {options.calib_data}")
+        real.calibration, real.calibration_count, real.calibration_skipped = load_calibration(
+            options.calib_data, data_config, limit=options.calib_limit)  # type: ignore[arg-type]
+        if real.calibration_count < MIN_CALIBRATION_IMAGES:
+            warnings_.append(f"only {real.calibration_count} calibration image(s) were used; int8 ranges from fewer "
+                             f"than {MIN_CALIBRATION_IMAGES} images may not cover the deployment data")
+        if real.calibration_skipped:
+            warnings_.append(f"{real.calibration_skipped} unreadable calibration file(s) were skipped")
+    return real, warnings_
 
 
 def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptions,
                         progress: Progress | None = None, name: str = ONNX_FILE) -> VerifiedOnnx:
-    """Export into ``directory`` and verify; raises :class:`VerificationError` if PyTorch is not reproduced.
+    """Export into ``directory``, verify, and apply the accuracy gate when ``options.eval_data`` is given.
 
-    TensorRT and Triton exports call this too, so every ONNX file the package writes has passed these checks.
+    Raises :class:`VerificationError` if PyTorch is not reproduced, :class:`AccuracyGateError` if the artifact
+    loses more accuracy than allowed. TensorRT and Triton exports call this too, so every ONNX file the package
+    writes has passed these checks.
     """
     options.validate()
     say = progress or (lambda _message: None)
     shape = options.input_shape(source)
+    precision = options.resolved_precision
+    data_config = source.data_config(options.img_size)
     timings: dict[str, float] = {}
-    say(f"exporting {source.name} to ONNX ({options.exporter}, opset {options.opset}"
-        f"{', fp16' if options.half else ''})")
+    real, warnings_ = _read_real_data(source, options, data_config, say)
+    say(f"exporting {source.name} to ONNX ({options.exporter}, opset {options.opset}, {precision})")
     start = time.perf_counter()
-    path = export_onnx_model(source.model, directory / name, input_shape=shape,
-                             dynamic_batch=options.dynamic_batch, opset=options.opset, exporter=options.exporter,
-                             single_file=options.single_file, half=options.half)
+    int8_record = None
+    if precision == "int8":
+        from .int8_cpu import quantize_for_cpu
+
+        with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=directory) as tmp:
+            fp32 = export_onnx_model(source.model, Path(tmp) / "fp32.onnx", input_shape=shape,
+                                     dynamic_batch=options.dynamic_batch, opset=options.opset,
+                                     exporter=options.exporter, single_file=True)
+            say(f"quantizing to int8 (ONNX Runtime QDQ, per-channel) on {real.calibration_count} calibration images")
+            int8_record = quantize_for_cpu(fp32, directory / name, real.calibration, input_name=INPUT_NAME,
+                                           method=options.calib_method, reduce_range=options.reduce_range,
+                                           calibration_source=str(options.calib_data))
+        path = directory / name
+        _save_layout(path, options.single_file)
+    else:
+        path = export_onnx_model(source.model, directory / name, input_shape=shape,
+                                 dynamic_batch=options.dynamic_batch, opset=options.opset, exporter=options.exporter,
+                                 single_file=options.single_file, half=precision == "fp16")
     timings["export_s"] = time.perf_counter() - start
     say("checking the graph (onnx.checker full_check)")
     start = time.perf_counter()
@@ -334,15 +443,51 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
         raise VerificationError(f"The exported graph fails onnx.checker: {exc}") from exc
     traced = traced_batch_size(options.batch_size, options.dynamic_batch, options.exporter)
     batches = verification_batches(traced, options.dynamic_batch)
-    say(f"comparing ONNX Runtime with PyTorch at batch sizes {', '.join(map(str, batches))}")
-    report = compare_runtime(source.model, ort_runner(path, INPUT_NAME), chw=shape[1:], batch_sizes=batches,
-                             tolerance=FP16 if options.half else FP32, artifact=path.name,
-                             runtime="ONNX Runtime (CPU)", checker=checker)
+    images = real.verification_images()
+    say(f"comparing ONNX Runtime with PyTorch at batch sizes {', '.join(map(str, batches))}"
+        + (f" and on {len(images)} real images" if images is not None else ""))
+    runner = ort_runner(path, INPUT_NAME)
+    report = compare_runtime(source.model, runner, chw=shape[1:], batch_sizes=batches,
+                             tolerance=TOLERANCES[precision], artifact=path.name, runtime="ONNX Runtime (CPU)",
+                             checker=checker, images=images,
+                             max_batch=None if options.dynamic_batch else options.batch_size)
     timings["verify_s"] = time.perf_counter() - start
     if not report.passed:
         raise VerificationError(f"ONNX export of {source.name} does not match PyTorch: {report.describe()}", report)
+    accuracy = None
+    if real.eval is not None:
+        from .accuracy import accuracy_gate
+        from resnet_hub.evaluate import torch_logits
+
+        say(f"accuracy gate: PyTorch vs ONNX Runtime on {len(real.eval.inputs)} labelled images")
+        start = time.perf_counter()
+        static = None if options.dynamic_batch else options.batch_size
+        accuracy = accuracy_gate(torch_logits(source.model), runner, real.eval, precision=precision,
+                                 runtime=f"ONNX Runtime {precision}", max_accuracy_drop=options.max_accuracy_drop,
+                                 batch_size=static or 32)
+        timings["accuracy_s"] = time.perf_counter() - start
+    data = dict(
+        verification_images=None if images is None else (
+            dict(source=options.eval_data, split="eval", n=len(images)) if real.eval is not None
+            else dict(source=options.calib_data, split="calib", n=len(images))),
+    )
     return VerifiedOnnx(path=path, signature=onnx_signature(path), verification=report, input_shape=shape,
-                        timings=timings)
+                        timings=timings, precision=precision, accuracy=accuracy, int8=int8_record,
+                        warnings=tuple(warnings_), data=data)
+
+
+def manifest_extra(verified: VerifiedOnnx) -> dict[str, Any]:
+    """The manifest sections an ONNX file adds beyond the common ones: accuracy, int8 record, warnings."""
+    extra: dict[str, Any] = {"precision": verified.precision}
+    if verified.accuracy is not None:
+        extra["accuracy"] = verified.accuracy.to_dict()
+    if verified.int8 is not None:
+        extra["int8"] = asdict(verified.int8)
+    if verified.data and verified.data.get("verification_images"):
+        extra["verification_images"] = verified.data["verification_images"]
+    if verified.warnings:
+        extra["warnings"] = list(verified.warnings)
+    return extra
 
 
 def export_onnx(
@@ -375,6 +520,7 @@ def export_onnx(
             preprocessing=preprocessing_dict(source, options.img_size),
             verifications=[onnx_file.verification],
             files=[p for p in stage.iterdir()],
+            extra=manifest_extra(onnx_file),
         )
         write_manifest(stage / MANIFEST_FILE, manifest)
     final = output / ONNX_FILE
@@ -384,7 +530,9 @@ def export_onnx(
     artifacts.append(Artifact.of(output / MANIFEST_FILE, "manifest"))
     return ExportResult(format="onnx", model=source.name, output=output, artifacts=tuple(artifacts),
                         verifications=(onnx_file.verification,), manifest=manifest, timings=onnx_file.timings,
-                        run_hint=ort_hint(final, onnx_file.input_shape))
+                        run_hint=ort_hint(final, onnx_file.input_shape),
+                        accuracy=(onnx_file.accuracy,) if onnx_file.accuracy is not None else (),
+                        warnings=onnx_file.warnings)
 
 
 def _load(name: str, weights, pretrained: bool, progress: Progress | None) -> ModelSource:
@@ -395,6 +543,7 @@ def _load(name: str, weights, pretrained: bool, progress: Progress | None) -> Mo
 
 def options_dict(options: OnnxOptions) -> dict[str, Any]:
     values = asdict(options)
+    values["precision"] = options.resolved_precision
     values["img_size"] = list(options.img_size) if options.img_size else None
     values["input_name"], values["output_name"], values["batch_axis"] = INPUT_NAME, OUTPUT_NAME, BATCH_AXIS
     return values

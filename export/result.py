@@ -38,6 +38,8 @@ class ExportResult:
     manifest: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     run_hint: str = ""
+    accuracy: tuple[Any, ...] = ()  # AccuracyReport per gated artifact (with --eval-data)
+    warnings: tuple[str, ...] = ()  # things the user should know that did not stop the export
 
     @property
     def verified(self) -> bool:

@@ -33,6 +33,7 @@ class ModelSource:
     preprocessing: Preprocessing
     preprocessing_source: str
     num_classes: int
+    label_names: list[str] | None = None  # recorded by fine-tuning; None: ImageNet or unnamed classes
 
     def data_config(self, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode) for this export."""
@@ -64,7 +65,15 @@ def load_model_source(
             variant.tag(tag_name)
         except KeyError as exc:
             raise ExportOptionError(str(exc.args[0])) from exc
-    model =  resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
+    label_names = None
+    if weights is not None:
+        from resnet_hub.model_loading import head_size, label_names_from_metadata
+
+        classes = head_size(weights)  # a fine-tuned head (10 digits, ...) is built at its own size
+        if classes is not None and "num_classes" not in model_kwargs:
+            model_kwargs["num_classes"] = classes
+        label_names = label_names_from_metadata(read_metadata(weights))
+    model = resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
 
     file_sha = None
     if weights is not None:
@@ -90,6 +99,7 @@ def load_model_source(
         preprocessing=preprocessing,
         preprocessing_source=source,
         num_classes=int(getattr(model, "num_classes", 1000)),
+        label_names=label_names if label_names and len(label_names) == getattr(model, "num_classes", 0) else None,
     )
 
 

@@ -232,7 +232,7 @@ def export_tensorrt(
     with StagedFiles(output, names, force=force) as staging:
         source = model if isinstance(model, ModelSource) else load_model_source(model, weights=weights,
                                                                                   pretrained=pretrained)
-        onnx_opts = OnnxOptions(**{**asdict(onnx_options), "half": plan.onnx_half})
+        onnx_opts = OnnxOptions(**{**asdict(onnx_options), "half": plan.onnx_half, "precision": "fp32"})
         verified = write_verified_onnx(source, staging, onnx_opts, progress)
         chw = verified.input_shape[1:]
         timings = dict(verified.timings)

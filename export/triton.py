@@ -30,8 +30,8 @@ from resnet_hub.errors import MissingDependencyError
 from .errors import ExportOptionError, ProfileShapeError
 from .files import STAGING_PREFIX, StagedTree, refuse_overwrite
 from .manifest import build_manifest, write_manifest
-from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, options_dict, \
-    write_verified_onnx
+from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, manifest_extra, \
+    options_dict, write_verified_onnx
 from .result import Artifact, ExportResult
 from .source import ModelSource, load_model_source, preprocessing_dict
 
@@ -271,7 +271,7 @@ def export_triton(
         manifest = build_manifest(source, fmt="triton-onnx", options=options_dict(onnx_options),
                                   signature=verified.signature, preprocessing=preprocessing,
                                   verifications=[verified.verification], files=list(tree.rglob("*.onnx*")),
-                                  extra=dict(triton=asdict(spec)))
+                                  extra=dict(triton=asdict(spec), **manifest_extra(verified)))
         write_manifest(tree / MANIFEST_FILE, manifest)
         manifests[names[0]] = manifest
         specs = [spec]
@@ -290,7 +290,8 @@ def export_triton(
             f"# then call '{specs[0].name}' with tritonclient: see {repository / specs[0].name / README_FILE}")
     return ExportResult(format="triton", model=source.name, output=repository, artifacts=tuple(artifacts),
                         verifications=tuple(verifications), manifest=manifests, timings=dict(verified.timings),
-                        run_hint=hint)
+                        run_hint=hint, accuracy=(verified.accuracy,) if verified.accuracy is not None else (),
+                        warnings=verified.warnings)
 
 
 def _max_batch(options: TritonOptions, onnx_options: OnnxOptions, trt_plan) -> int:
@@ -304,8 +305,8 @@ def _max_batch(options: TritonOptions, onnx_options: OnnxOptions, trt_plan) -> i
         if options.max_batch_size is not None and options.max_batch_size > limit:
             raise ProfileShapeError(f"max_batch_size {options.max_batch_size} exceeds the engine profile's max batch "
                                     f"{limit}; rebuild with --max-batch {options.max_batch_size}")
-        return options.max_batch_size or limit
-    value = options.max_batch_size or DEFAULT_MAX_BATCH
+        return limit if options.max_batch_size is None else options.max_batch_size
+    value = DEFAULT_MAX_BATCH if options.max_batch_size is None else options.max_batch_size
     if value < 1:
         raise ExportOptionError(f"max_batch_size must be >= 1, got {value}")
     return value

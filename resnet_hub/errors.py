@@ -26,6 +26,18 @@ class InputShapeError(ResNetHubError, ValueError):
     """A tensor handed to a model does not have the layout the model needs."""
 
 
+class DatasetError(ResNetHubError, ValueError):
+    """A data source (image folder or built-in dataset) cannot be used as given: the message says how to fix it."""
+
+
+class TrainingError(ResNetHubError, ValueError):
+    """Fine-tuning cannot start or went wrong (bad options, diverged loss); no output file was written."""
+
+
+class EvaluationError(ResNetHubError, ValueError):
+    """A model and a labelled dataset cannot be evaluated together (classes differ, unknown target)."""
+
+
 class WeightsError(ResNetHubError):
     """Weights could not be read or do not fit the model; nothing was changed."""
 

@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from .data import ImageLoadError, SkippedFile, expand_image_paths, load_image
+
 __all__ = [
     "ImagePrediction",
     "PredictionRun",
@@ -42,12 +44,6 @@ PREPROCESSING_METADATA_KEYS = ("preprocessing", "pretrained_cfg")
 
 
 @dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class ImagePrediction:
     """Top-k of one image: parallel lists, best first."""
 
@@ -61,43 +57,6 @@ class ImagePrediction:
 class PredictionRun:
     predictions: list[ImagePrediction] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
-
-
-class ImageLoadError(ValueError):
-    """A file is missing, unreadable, or not an image PIL can decode."""
-
-
-def expand_image_paths(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[SkippedFile]]:
-    """Files as given, folders replaced by their files (sorted, not recursive, hidden files ignored).
-
-    Folder contents are not filtered by extension: a file that is not an image is reported as skipped
-    rather than silently left out, so users see why it has no prediction.
-    """
-    files: list[Path] = []
-    missing: list[SkippedFile] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith("."))
-        elif path.is_file():
-            files.append(path)
-        else:
-            missing.append(SkippedFile(str(path), "no such file or folder"))
-    return files, missing
-
-
-def load_image(path: str | os.PathLike):
-    """Open and fully decode an image as RGB; raises ImageLoadError with a short reason otherwise."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now: a truncated file fails here, not later inside the transform
-            return image.convert("RGB")
-    except UnidentifiedImageError:
-        raise ImageLoadError("not an image file PIL can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated / corrupt data, permission errors
-        raise ImageLoadError(f"cannot decode image ({exc})") from None
 
 
 def preprocessing_from_metadata(metadata: Mapping[str, str]) -> dict[str, Any] | None:

@@ -14,16 +14,17 @@ from ..errors import ResNetHubError
 
 app = typer.Typer(
     name="resnet-hub",
-    help="ResNet family for timm / torch.hub: list, inspect, predict, benchmark, convert, publish and export.",
+    help="ResNet family for timm / torch.hub: list, inspect, finetune, evaluate, predict, benchmark, convert, "
+         "publish and export.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 # One module per command group; each defines register(app). Order = order in --help.
-from . import benchmark, convert, export, models, predict, publish  # noqa: E402
+from . import benchmark, convert, evaluate, export, finetune, models, predict, publish  # noqa: E402
 
-for _module in (models, predict, benchmark, convert, publish, export):
+for _module in (models, finetune, evaluate, predict, benchmark, convert, publish, export):
     _module.register(app)
 
 
@@ -40,7 +41,8 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                  help="Print the installed version and exit."),
 ) -> None:
-    """ResNet family for timm / torch.hub: list, inspect, predict, benchmark, convert, publish and export."""
+    """ResNet family for timm / torch.hub: list, inspect, finetune, evaluate, predict, benchmark, convert, publish
+    and export."""
 
 
 def main() -> None:

@@ -34,12 +34,24 @@ def export_command(
     dynamic_batch: bool = typer.Option(True, "--dynamic-batch/--static-batch", help="Dynamic 'batch' axis."),
     img_size: Optional[Tuple[int, int]] = typer.Option(None, "--img-size", help="H W (default: the weights' size)."),
     opset: int = typer.Option(20, "--opset", help="ONNX opset (dynamo 18-23, torchscript 9-20)."),
-    half: bool = typer.Option(False, "--half", help="fp16 ONNX graph with fp32 inputs/outputs."),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help="fp32 | fp16 | int8 (default: fp32 for onnx/triton, fp16 for tensorrt). ONNX int8 "
+                                  "is ONNX Runtime QDQ for CPUs; TensorRT int8 uses ModelOpt Q/DQ."),
+    half: bool = typer.Option(False, "--half", help="Alias of --precision fp16 (fp16 graph, fp32 inputs/outputs)."),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data",
+                                             help="int8 calibration images: a folder (flat or per class) or 'digits'."),
+    calib_dir: Optional[str] = typer.Option(None, "--calib-dir", hidden=True, help="Old name of --calib-data."),
+    calib_limit: int = typer.Option(512, "--calib-limit", help="At most this many calibration images (a seeded "
+                                                                "sample over the whole set)."),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Labelled images (folder or 'digits'): gate "
+                                                                      "the export on its accuracy vs PyTorch."),
+    eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Gate on at most this many images."),
+    max_accuracy_drop: Optional[float] = typer.Option(
+        None, "--max-accuracy-drop", help="Allowed top-1 drop in points (default fp32 0.1, fp16 0.5, int8 1.0)."),
     exporter: str = typer.Option("dynamo", "--exporter", help="dynamo | torchscript"),
     single_file: bool = typer.Option(True, "--single-file/--external-data",
                                      help="One .onnx file, or weights in model.onnx.data."),
     force: bool = typer.Option(False, "--force", help="Replace existing artifacts."),
-    precision: str = typer.Option("fp16", "--precision", help="TensorRT: fp32 | fp16 | int8"),
     min_batch: Optional[int] = typer.Option(None, "--min-batch", help="TensorRT profile min batch (default 1)."),
     opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="TensorRT profile optimum (default 8)."),
     max_batch: Optional[int] = typer.Option(None, "--max-batch",
@@ -48,8 +60,6 @@ def export_command(
     optimization_level: int = typer.Option(3, "--optimization-level", help="TensorRT builder level 0-5."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file to reuse."),
     use_timing_cache: bool = typer.Option(True, "--use-timing-cache/--no-timing-cache"),
-    calib_dir: Optional[Path] = typer.Option(None, "--calib-dir", help="Images for INT8 calibration."),
-    calib_limit: int = typer.Option(512, "--calib-limit", help="At most this many calibration images."),
     triton_name: Optional[str] = typer.Option(None, "--triton-name", help="Triton model name prefix."),
     preferred_batch: List[int] = typer.Option([], "--preferred-batch", help="Triton preferred batch size (repeat)."),
     queue_delay_us: int = typer.Option(100, "--queue-delay-us", help="Triton dynamic batching max queue delay."),
@@ -59,17 +69,27 @@ def export_command(
 ) -> None:
     """Export a model to ONNX, a TensorRT engine or a Triton model repository, verified against PyTorch."""
     from resnet_hub.export import export
+    from resnet_hub.export.api import check_batch_options
     from resnet_hub.export.onnx import OnnxOptions
     from resnet_hub.export.tensorrt import TensorRTOptions
     from resnet_hub.export.triton import TritonOptions
 
+    check_batch_options(format, min_batch, opt_batch, max_batch, with_tensorrt)
+    if half and precision not in (None, "fp16"):
+        raise typer.BadParameter(f"--half means --precision fp16; it cannot be combined with --precision {precision}")
+    chosen = "fp16" if half else precision
+    calib = calib_data or calib_dir
+    # TensorRT makes its own precision from an fp32 ONNX graph; ONNX and Triton's ONNX model take it directly.
+    onnx_precision = "fp32" if format == "tensorrt" else (chosen or "fp32")
     onnx_options = OnnxOptions(batch_size=batch_size, dynamic_batch=dynamic_batch,
                                img_size=tuple(img_size) if img_size else None, opset=opset, exporter=exporter,
-                               single_file=single_file, half=half)
-    trt_options = TensorRTOptions(precision=precision, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
-                                  workspace_mib=workspace, optimization_level=optimization_level,
-                                  timing_cache=timing_cache, use_timing_cache=use_timing_cache, calib_dir=calib_dir,
-                                  calib_limit=calib_limit)
+                               single_file=single_file, precision=onnx_precision,
+                               calib_data=calib if onnx_precision == "int8" else None, calib_limit=calib_limit,
+                               eval_data=eval_data, eval_limit=eval_limit, max_accuracy_drop=max_accuracy_drop)
+    trt_options = TensorRTOptions(precision=chosen or "fp16", min_batch=min_batch, opt_batch=opt_batch,
+                                  max_batch=max_batch, workspace_mib=workspace, optimization_level=optimization_level,
+                                  timing_cache=timing_cache, use_timing_cache=use_timing_cache,
+                                  calib_dir=Path(calib) if calib else None, calib_limit=calib_limit)
     triton_options = TritonOptions(model_name=triton_name, max_batch_size=max_batch,
                                    preferred_batch_sizes=tuple(preferred_batch) or None,
                                    max_queue_delay_us=queue_delay_us, instance_count=instances,
@@ -86,6 +106,8 @@ def export_command(
 
         result = export(name, format, output, weights=weights, pretrained=pretrained, onnx=onnx_options,
                         tensorrt=trt_options, triton=triton_options, force=force, progress=progress)
+    for warning in result.warnings:
+        err.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
     _summary(result, time.perf_counter() - start)
 
 
@@ -99,14 +121,27 @@ def _summary(result, seconds: float) -> None:
         files.add_row(str(artifact.path), artifact.kind, _size(artifact.bytes))
     console.print(files)
     parity = Table(title="verification against PyTorch")
-    for column in ("artifact", "runtime", "batch sizes", "max |diff|", "tolerance", "top-1", "top-5 overlap", "result"):
+    for column in ("artifact", "runtime", "inputs", "batch sizes", "max |diff|/range", "min cosine", "tolerance",
+                   "top-1 agree", "result"):
         parity.add_column(column)
     for report in result.verifications:
-        parity.add_row(report.artifact, report.runtime, ", ".join(map(str, report.batch_sizes)),
-                       f"{report.max_abs_diff:.2e}", f"{report.tolerance.name} <= {report.tolerance.max_abs:g}",
-                       f"{min(c.top1_agreement for c in report.checks):.0%}",
-                       f"{min(c.top5_overlap for c in report.checks):.0%}", "PASS" if report.passed else "FAIL")
+        inputs = "images" if any(c.inputs == "images" for c in report.checks) else "noise"
+        t = report.tolerance
+        parity.add_row(report.artifact, report.runtime, inputs, ", ".join(map(str, report.batch_sizes)),
+                       f"{report.max_rel_diff:.1e}", f"{report.min_cosine:.5f}",
+                       f"{t.name}: <= {t.max_rel_diff:g}, >= {t.min_cosine:g}",
+                       f"{min(c.top1_agreement for c in report.checks):.1%}", "PASS" if report.passed else "FAIL")
     console.print(parity)
+    if result.accuracy:
+        gate = Table(title="accuracy gate (labelled images)")
+        for column in ("data", "n", "PyTorch top-1", "artifact top-1", "delta (points)", "allowed drop",
+                       "top-1 agreement", "result"):
+            gate.add_column(column)
+        for report in result.accuracy:
+            gate.add_row(str(report.data.get("source")), str(report.n), f"{report.reference_top1:.2%}",
+                         f"{report.artifact_top1:.2%}", f"{report.delta_top1:+.2f}", f"{report.max_accuracy_drop:g}",
+                         f"{report.top1_agreement:.1%}", "PASS" if report.passed else "FAIL")
+        console.print(gate)
     if result.timings:
         console.print("timings: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in result.timings.items()))
     console.print("[bold]run it:[/bold]")

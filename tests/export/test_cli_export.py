@@ -21,7 +21,7 @@ def test_onnx_export_writes_verified_model_and_prints_summary(tmp_path):
     assert manifest["verified"] is True and manifest["export"]["exporter"] == "torchscript"
     summary = proc.stdout
     for needle in (str(out / "model.onnx"), "model.onnx.data", "MiB", "verification against PyTorch",
-                   "ONNX Runtime (CPU)", "1, 3", "PASS", "fp32 <= 0.0001", "ort.InferenceSession"):
+                   "ONNX Runtime (CPU)", "1, 3", "PASS", "fp32: <= 0.0001", "ort.InferenceSession"):
         assert needle in summary, needle
     assert "comparing ONNX Runtime with PyTorch" in proc.stderr  # progress goes to stderr
 

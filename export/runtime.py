@@ -1,0 +1,103 @@
+"""Running an exported artifact as a logits function, the way evaluation and the accuracy gate need it.
+
+Every runner takes the same input, a float (N, C, H, W) batch after timm's evaluation transform, so a PyTorch
+model and its exports are scored on identical tensors. A graph with preprocessing embedded takes decoded uint8
+NHWC pixels instead; its runner undoes the normalisation (exact: timm's transform is uint8 -> /255 -> (x-mean)/std)
+so it still receives the same pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from resnet_hub.errors import EvaluationError
+
+
+def ort_session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session with all graph optimisations (what users run)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def to_uint8_nhwc(x: Any, mean, std) -> np.ndarray:
+    """Invert timm's ToTensor + Normalize: the decoded 8-bit pixels a client would send, NHWC."""
+    array = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+    pixels = (array * np.asarray(std).reshape(1, -1, 1, 1) + np.asarray(mean).reshape(1, -1, 1, 1)) * 255.0
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).copy()
+
+
+def onnx_logits(
+    path: str | os.PathLike,
+    *,
+    embedded_preprocessing: bool = False,
+    data_config: dict[str, Any] | None = None,
+    input_name: str | None = None,
+    threads: int | None = None,
+) -> Callable[[Any], np.ndarray]:
+    session = ort_session(path, threads)
+    name = input_name or session.get_inputs()[0].name
+    if embedded_preprocessing and data_config is None:
+        raise ValueError("a graph with embedded preprocessing needs the data config to rebuild its uint8 input")
+
+    def run(x: Any) -> np.ndarray:
+        if embedded_preprocessing:
+            feed = to_uint8_nhwc(x, data_config["mean"], data_config["std"])  # type: ignore[index]
+        else:
+            feed = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+        return session.run(None, {name: feed})[0]
+
+    return run
+
+
+def manifest_data_config(manifest: dict[str, Any]) -> dict[str, Any]:
+    pre = manifest.get("preprocessing", {})
+    try:
+        return dict(input_size=tuple(pre["input_size"]), interpolation=pre["interpolation"],
+                    crop_pct=pre["crop_pct"], crop_mode=pre.get("crop_mode", "center"), mean=tuple(pre["mean"]),
+                    std=tuple(pre["std"]))
+    except KeyError as exc:
+        raise EvaluationError(f"The manifest's preprocessing record lacks {exc}; re-export the model") from None
+
+
+def export_target(directory: str | os.PathLike, device: str = "cpu"):
+    """An export directory (ONNX, or a TensorRT engine where TensorRT and CUDA exist) as an evaluation target."""
+    from resnet_hub.evaluate import Target, torch_logits
+
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise EvaluationError(f"{directory} has no manifest.json; evaluate an export directory written by "
+                              "`resnet-hub export`, a .safetensors file or a model name")
+    manifest = json.loads(manifest_path.read_text())
+    config = manifest_data_config(manifest)
+    model_info = manifest.get("model", {})
+    names = model_info.get("label_names")
+    num_classes = int(model_info.get("num_classes", 1000))
+    export_options = manifest.get("export", {})
+    fmt = manifest.get("format")
+    if fmt == "tensorrt":
+        from .tensorrt import TensorRTModule
+
+        engine = TensorRTModule(directory / "model.plan")
+        return Target(f"{directory} (TensorRT engine)", "TensorRT", torch_logits(engine, "cuda"), config, names,
+                      num_classes)
+    onnx_file = directory / "model.onnx"
+    if fmt != "onnx" or not onnx_file.exists():
+        raise EvaluationError(f"{directory} holds a '{fmt}' export without model.onnx; evaluate an ONNX or "
+                              "TensorRT export directory")
+    embedded = bool(export_options.get("embed_preprocessing"))
+    precision = export_options.get("precision") or ("fp16" if export_options.get("half") else "fp32")
+    return Target(f"{directory} (ONNX {precision})", "ONNX Runtime (CPU)",
+                  onnx_logits(onnx_file, embedded_preprocessing=embedded, data_config=config), config, names,
+                  num_classes)
