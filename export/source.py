@@ -69,10 +69,10 @@ def load_model_source(
     if weights is not None:
         from resnet_hub.model_loading import head_size, label_names_from_metadata
 
+        label_names = label_names_from_metadata(read_metadata(weights))  # typed errors for missing / corrupt files
         classes = head_size(weights)  # a fine-tuned head (10 digits, ...) is built at its own size
         if classes is not None and "num_classes" not in model_kwargs:
             model_kwargs["num_classes"] = classes
-        label_names = label_names_from_metadata(read_metadata(weights))
     model = resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
 
     file_sha = None
