@@ -332,7 +332,7 @@ def train_transform(data_config: dict[str, Any], *, hflip: float = 0.5) -> Calla
     from timm.data import create_transform
 
     return create_transform(input_size=data_config["input_size"], is_training=True, hflip=hflip,
-                            scale=(0.35, 1.0), color_jitter=0.0, interpolation=data_config["interpolation"],
+                            scale=(0.6, 1.0), color_jitter=0.0, interpolation=data_config["interpolation"],
                             mean=data_config["mean"], std=data_config["std"])
 
 

@@ -1,0 +1,108 @@
+"""evaluate: its numbers equal an independent computation, for weights files and exported artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import resnet_hub  # noqa: F401  (registers myresnet18 with timm)
+from resnet_hub.errors import EvaluationError
+from resnet_hub.evaluate import evaluate
+from resnet_hub.weights import read_metadata
+
+
+def _digits_png_folder(root, per_class=8):
+    """Real handwritten digits written as PNG files, one folder per class (names '0'..'9')."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in range(10):
+        (root / str(label)).mkdir(parents=True)
+        for i in np.flatnonzero(digits.target == label)[-per_class:]:  # the end of each class, not the start
+            Image.fromarray(np.uint8(np.rint(digits.images[i] * 255 / 16))).save(root / str(label) / f"{i}.png")
+    return root
+
+
+def _independent_scores(weights, folder):
+    """PIL + timm's transform + the plain timm model: nothing from resnet_hub's data or evaluate modules."""
+    pre = json.loads(read_metadata(weights)["preprocessing"])
+    transform = timm.data.create_transform(input_size=tuple(pre["input_size"]), interpolation=pre["interpolation"],
+                                           mean=tuple(pre["mean"]), std=tuple(pre["std"]), crop_pct=pre["crop_pct"],
+                                           crop_mode=pre["crop_mode"], is_training=False)
+    model = timm.create_model("myresnet18", num_classes=10)
+    model.load_state_dict(load_file(str(weights)))
+    model.eval()
+    hits1, hits5, per_class = [], [], {}
+    for label in sorted(os.listdir(folder)):
+        for name in sorted(os.listdir(folder / label)):
+            x = transform(Image.open(folder / label / name).convert("RGB")).unsqueeze(0)
+            with torch.no_grad():
+                top = model(x)[0].topk(5).indices.tolist()
+            hits1.append(top[0] == int(label))
+            hits5.append(int(label) in top)
+            per_class.setdefault(label, []).append(top[0] == int(label))
+    return float(np.mean(hits1)), float(np.mean(hits5)), len(hits1), {k: float(np.mean(v)) for k, v in per_class.items()}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_evaluate_cli_equals_an_independent_computation(digits_model, tmp_path):
+    folder = _digits_png_folder(tmp_path / "digits-png")
+    top1, top5, n, per_class = _independent_scores(digits_model, folder)
+    assert top1 > 0.5  # a model that has learned (chance is 10 %)
+    proc = _cli("evaluate", str(digits_model), "--data", str(folder), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n"] == n == 80
+    assert result["top1"] == pytest.approx(top1, abs=1e-9) and result["top5"] == pytest.approx(top5, abs=1e-9)
+    assert {c["name"]: c["top1"] for c in result["per_class"]} == pytest.approx(per_class)
+    # NAME --weights is the same evaluation
+    named = json.loads(_cli("evaluate", "myresnet18", "--weights", str(digits_model), "--data", str(folder),
+                            "--json").stdout)
+    assert named["top1"] == result["top1"]
+
+
+def test_evaluate_an_onnx_export_directory(digits_model, tmp_path):
+    from resnet_hub.export.onnx import OnnxOptions, export_onnx
+    from resnet_hub.export.runtime import export_target
+
+    export_onnx("myresnet18", tmp_path / "onnx", OnnxOptions(), weights=digits_model)
+    reference = evaluate(str(digits_model), "digits")
+    artifact = evaluate(export_target(tmp_path / "onnx"), "digits")
+    assert artifact.n == reference.n == 359
+    assert artifact.top1 == pytest.approx(reference.top1, abs=1 / 359)  # fp32: at most one near-tie may flip
+    assert artifact.runtime == "ONNX Runtime (CPU)"
+    proc = _cli("evaluate", str(tmp_path / "onnx"), "--data", "digits", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["top1"] == pytest.approx(artifact.top1)
+
+
+def test_classes_are_matched_by_name_and_unknown_classes_are_refused(digits_model, tmp_path):
+    folder = _digits_png_folder(tmp_path / "d", per_class=3)
+    for label in ("2", "3", "4", "5", "6", "7", "8", "9"):  # a subset of the model's classes still scores right
+        for image in (folder / label).iterdir():
+            image.unlink()
+        (folder / label).rmdir()
+    subset = evaluate(str(digits_model), folder)
+    assert [c.name for c in subset.per_class] == ["0", "1"] and subset.n == 6
+    (folder / "cat").mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "cat" / "x.png")
+    with pytest.raises(EvaluationError, match=r"does not predict: \['cat'\]"):
+        evaluate(str(digits_model), folder)
+
+
+def test_a_model_without_class_names_needs_as_many_classes_as_its_head(tmp_path):
+    proc = _cli("evaluate", "myresnet18", "--data", "digits")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "10 classes but the model predicts 1000" in proc.stderr
