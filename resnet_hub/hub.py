@@ -145,8 +145,8 @@ def check_file_values(path: str | os.PathLike) -> None:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
-        for key in handle.keys():
-            check_weight_values({key: handle.get_tensor(key)}, str(path))
+        check_weight_values(((key, handle.get_tensor(key)) for key in handle.keys()), str(path),
+                            model_name="the pretrained model")
 
 
 def download_weights(repo_id: str, revision: str | None = None, expected_sha256: str | None = None) -> HubWeights:

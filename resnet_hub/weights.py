@@ -13,7 +13,7 @@ import stat
 import struct
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -276,7 +276,7 @@ def _dtype_kind(dtype: torch.dtype) -> str:
 
 
 def check_weight_values(
-    state_dict: Mapping[str, torch.Tensor],
+    state_dict: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]],
     source: str = "state dict",
     reference: Mapping[str, torch.Tensor] | None = None,
     model_name: str = "the model",
@@ -291,7 +291,8 @@ def check_weight_values(
     """
     wrong_kind = []
     non_finite = []
-    for key, tensor in state_dict.items():
+    items = state_dict.items() if isinstance(state_dict, Mapping) else state_dict  # an iterable reads lazily
+    for key, tensor in items:
         if reference is not None and key in reference:
             expected = _dtype_kind(reference[key].dtype)
             expected_name = str(reference[key].dtype).replace("torch.", "")
@@ -306,14 +307,14 @@ def check_weight_values(
             non_finite.append(f"{key} ({bad} of {tensor.numel()} values)")
     if wrong_kind:
         raise IncompatibleWeightsError(
-            f"{source} holds tensors of the wrong type for {model_name}: " + _listing("tensors", wrong_kind)
+            f"{source} holds tensors of the wrong type for {model_name}: " + _listing("tensor(s)", wrong_kind)
             + ". Loading would silently cast them into meaningless weights; save the floating-point weights "
             "(e.g. {k: v.float() for k, v in model.state_dict().items()} before the cast to integers) or convert "
             "the original checkpoint with `resnet-hub convert`."
         )
     if non_finite:
         raise CorruptWeightsError(
-            f"{source} holds NaN or infinite values: " + _listing("tensors", non_finite)
+            f"{source} holds NaN or infinite values: " + _listing("tensor(s)", non_finite)
             + ". Every prediction would be NaN; use a checkpoint from before training diverged."
         )
 
