@@ -8,27 +8,67 @@ lives beside the destination so the final moves are same-filesystem renames.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Iterable
 
+from resnet_hub.weights import current_umask, unwritable_output
+
 from .errors import OutputExistsError
 
 STAGING_PREFIX = ".resnet-hub-staging-"
+# .resnet-hub-staging-<pid>-<host>-<random>: a later run can tell a folder left by a killed process (SIGKILL,
+# power loss: no cleanup ran) from one a live export on this machine is still filling.
+_STAGING_NAME = re.compile(r"^" + re.escape(STAGING_PREFIX) + r"(\d+)-([A-Za-z0-9]*)-")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
+
+
+def staging_prefix() -> str:
+    """The prefix of this process's staging folders: it records the owner's pid and host."""
+    return f"{STAGING_PREFIX}{os.getpid()}-{_host()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_staging(directory: str | os.PathLike) -> list[Path]:
+    """Remove staging folders in ``directory`` whose owner process (on this host) no longer runs; returns them.
+
+    Folders of live processes, of other hosts (a shared file system) and of the old unnamed format are left
+    alone: only a folder that provably has no owner any more is deleted.
+    """
+    removed = []
+    host = _host()
+    for path in leftover_staging(directory):
+        match = _STAGING_NAME.match(path.name)
+        if not match or match.group(2) != host or int(match.group(1)) == os.getpid():
+            continue
+        if not _pid_alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def make_public(root: Path) -> None:
     """Give staged files the permissions a normal write would (mkdtemp/mkstemp create them private), so a
     server running as another user (Triton in a container) can read the export."""
-    mask = _umask()
+    mask = current_umask()
     paths = [root, *root.rglob("*")] if root.is_dir() else [root]
     for path in paths:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
@@ -53,11 +93,32 @@ class _Staging:
     """
 
     path: Path | None = None
+    _created: list[Path] = []
 
-    def _staging_dir(self, anchor: Path) -> Path:
-        anchor.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=anchor))
+    def _staging_dir(self, anchor: Path, output: Path) -> Path:
+        """Create the staging folder in ``anchor`` (creating ``anchor`` if needed, and remembering which
+        folders that created so a failed or interrupted export can remove them again)."""
+        self._created = [p for p in [anchor, *anchor.parents] if not p.exists()][::-1]
+        try:
+            anchor.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._remove_created()
+            raise unwritable_output(output, exc, f"cannot create the folder {anchor}") from exc
+        clean_stale_staging(anchor)
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=anchor))
+        except OSError as exc:
+            self._remove_created()
+            raise unwritable_output(output, exc, f"cannot create files in {anchor}") from exc
         return self.path
+
+    def _remove_created(self) -> None:
+        """Remove the folders this export created, deepest first, as long as they are empty."""
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -66,8 +127,13 @@ class _Staging:
             if exc_type is None:
                 make_public(self.path)
                 self._commit()
+        except BaseException:
+            exc_type = exc_type or BaseException
+            raise
         finally:
             shutil.rmtree(self.path, ignore_errors=True)
+            if exc_type is not None:  # failed or interrupted (Ctrl-C): leave no empty repository folder behind
+                self._remove_created()
 
     def _commit(self) -> None:
         raise NotImplementedError
@@ -92,7 +158,12 @@ class StagedFiles(_Staging):
             refuse_overwrite(existing(self.target_dir, self.names))
         if self.target_dir.exists() and not self.target_dir.is_dir():
             raise OutputExistsError(f"{self.target_dir} exists and is not a directory")
-        return self._staging_dir(self.target_dir if self.target_dir.is_dir() else self.target_dir.parent)
+        if not self.target_dir.exists():
+            blocker = next((p for p in self.target_dir.parents if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                raise unwritable_output(self.target_dir, NotADirectoryError(20, "Not a directory"))
+        return self._staging_dir(self.target_dir if self.target_dir.is_dir() else self.target_dir.parent,
+                                 self.target_dir)
 
     def _commit(self) -> None:
         assert self.path is not None
@@ -142,7 +213,7 @@ class StagedTree(_Staging):
     def __enter__(self) -> Path:
         if self.target.exists() and not self.force:
             refuse_overwrite([self.target])
-        return self._staging_dir(self.target.parent)
+        return self._staging_dir(self.target.parent, self.target)
 
     def _commit(self) -> None:
         assert self.path is not None
@@ -150,7 +221,7 @@ class StagedTree(_Staging):
             if not self.force:  # someone may have written there while we worked
                 refuse_overwrite([self.target])
             # Move the old tree aside first so the swap is two renames; the old one is deleted afterwards.
-            trash = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.target.parent))
+            trash = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=self.target.parent))
             os.replace(self.target, trash / "old")
             os.replace(self.path, self.target)
             shutil.rmtree(trash, ignore_errors=True)

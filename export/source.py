@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_hub.configs import Preprocessing, VariantConfig, get_variant
+from resnet_hub.configs import Preprocessing, VariantConfig
 
 from .errors import ExportOptionError
 
@@ -54,17 +54,17 @@ def load_model_source(
 ) -> ModelSource:
     """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init)."""
     import resnet_hub
+    from resnet_hub.errors import UnknownTagError
+    from resnet_hub.factory import resolve_model
     from resnet_hub.weights import read_metadata, sha256_of_file
 
-    variant = get_variant(name)  # unknown names fail here, before any file is touched
+    try:
+        ref = resolve_model(name)  # unknown names, tags and hf-hub repos fail here, before any file is touched
+    except UnknownTagError as exc:
+        raise ExportOptionError(str(exc)) from exc
+    variant = ref.variant
     if pretrained and weights is not None:
         raise ExportOptionError("Pass either --weights FILE or --pretrained, not both")
-    tag_name = name.split(".", 1)[1] if "." in name else None
-    if tag_name is not None:
-        try:
-            variant.tag(tag_name)
-        except KeyError as exc:
-            raise ExportOptionError(str(exc.args[0])) from exc
     label_names = None
     if weights is not None:
         from resnet_hub.model_loading import head_size, label_names_from_metadata
@@ -79,9 +79,14 @@ def load_model_source(
     if weights is not None:
         file_sha = sha256_of_file(weights)
         described = f"{Path(weights)}"
-        preprocessing, source = _preprocessing_from_metadata(read_metadata(weights), variant)
-    elif pretrained or tag_name:
-        tag = variant.tag(tag_name) if tag_name else variant.default_tag
+        from resnet_hub.model_loading import preprocessing_from_weights_metadata
+
+        preprocessing, source = preprocessing_from_weights_metadata(read_metadata(weights), variant)
+    elif ref.hub_id is not None:
+        preprocessing, source = ref.preprocessing, f"hf-hub:{ref.hub_id} config.json"
+        described = f"pretrained:hf-hub:{ref.hub_id}" if pretrained else "random-init"
+    elif pretrained or ref.tag is not None:
+        tag = ref.tag or variant.default_tag
         if tag is None:
             raise ExportOptionError(f"{variant.name} has no published weights; export with --weights FILE")
         preprocessing, source = tag.preprocessing, f"pretrained tag '{tag.tag}'"
@@ -101,23 +106,6 @@ def load_model_source(
         num_classes=int(getattr(model, "num_classes", 1000)),
         label_names=label_names if label_names and len(label_names) == getattr(model, "num_classes", 0) else None,
     )
-
-
-def _preprocessing_from_metadata(metadata: dict[str, str], variant: VariantConfig) -> tuple[Preprocessing, str]:
-    """Converters record the preprocessing of the weights they wrote; fall back to the table otherwise."""
-    raw = metadata.get("preprocessing")
-    if raw:
-        try:
-            return Preprocessing.from_json(raw), "weights file metadata"
-        except (TypeError, ValueError):
-            pass
-    tag_name = metadata.get("pretrained_tag") or metadata.get("tag")
-    if tag_name:
-        try:
-            return variant.tag(tag_name).preprocessing, f"pretrained tag '{tag_name}' (from weights metadata)"
-        except KeyError:
-            pass
-    return variant.default_preprocessing, "variant default (weights file records none)"
 
 
 def state_dict_sha256(model: nn.Module) -> str:

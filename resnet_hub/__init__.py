@@ -5,6 +5,10 @@ Importing the package registers every variant with timm (``timm.create_model('my
 
 from __future__ import annotations
 
+from . import _interrupt  # noqa: E402  (first: Ctrl-C while torch loads gives no traceback in the CLI)
+
+_interrupt.install_if_cli()
+
 from ._version import __version__  # noqa: E402,F401  (one source: see _version.py)
 
 from . import registry  # noqa: E402,F401  (registers the models with timm)

@@ -120,11 +120,23 @@ class VariantConfig:
         return self.pretrained[0] if self.pretrained else None
 
     def tag(self, tag: str) -> PretrainedTag:
+        """The table's weight set ``tag``; an unknown tag raises ``UnknownTagError`` (a KeyError)."""
+        from .errors import UnknownTagError
+
         for candidate in self.pretrained:
             if candidate.tag == tag:
                 return candidate
-        known = ", ".join(t.tag for t in self.pretrained) or "none"
-        raise KeyError(f"{self.name} has no pretrained tag '{tag}' (known: {known})")
+        if not self.pretrained:
+            raise UnknownTagError(
+                f"{self.name} has no published pretrained weights, so '{self.name}.{tag}' does not exist. Use "
+                f"'{self.name}' with a converted file (`resnet-hub convert`, then --weights FILE)."
+            )
+        import difflib
+
+        known = [t.tag for t in self.pretrained]
+        close = difflib.get_close_matches(tag, known, n=1)
+        hint = f" Did you mean {self.name}.{close[0]}?" if close else ""
+        raise UnknownTagError(f"{self.name} has no pretrained tag '{tag}' (known: {', '.join(known)}).{hint}")
 
     @property
     def first_conv(self) -> str:
@@ -289,14 +301,29 @@ for _depth, _layers in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 3
     )
 
 
-def get_variant(name: str) -> VariantConfig:
-    """Look a variant up by name; a ``name.tag`` suffix is ignored here."""
-    from .errors import UnknownModelError
+HF_HUB_PREFIX = "hf-hub:"
 
-    base = name.split(".", 1)[0]
-    if base.startswith("hf-hub:") or base not in VARIANTS:
+
+def get_variant(name: str) -> VariantConfig:
+    """Look a variant up by name: ``myresnet50``, ``myresnet50.tv_in1k`` (the tag must be in the table) or
+    ``hf-hub:ORG/NAME[@rev]`` (a published repo: its config.json names the architecture; fetched once,
+    failing fast without a network). Unknown names, tags and repos raise typed errors that say what exists."""
+    from .errors import ModelArgumentError, UnknownModelError
+
+    if not isinstance(name, str) or not name:
+        raise ModelArgumentError(f"A model name is a string such as 'myresnet50' or 'hf-hub:ORG/NAME'; got {name!r}. "
+                                 "Run `resnet-hub list` to see all variants.")
+    if name.startswith(HF_HUB_PREFIX):
+        from .hub import hub_variant  # lazy: the Hub lookup is only needed for published repos
+
+        return hub_variant(name)
+    base, _, tag = name.partition(".")
+    if base not in VARIANTS:
         raise UnknownModelError(name, list(VARIANTS))
-    return VARIANTS[base]
+    variant = VARIANTS[base]
+    if tag:
+        variant.tag(tag)
+    return variant
 
 
 def variant_names() -> list[str]:

@@ -77,3 +77,31 @@ class UnsafeCheckpointError(ConversionError):
 
 class PublishError(ResNetHubError):
     """A Hub folder could not be written or uploaded (bad repo id, missing token, rejected upload)."""
+
+
+class UnknownTagError(ResNetHubError, KeyError):
+    """A ``variant.tag`` name whose tag is not in the variant table (KeyError, for older ``except KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr with quotes
+        return str(self.args[0])
+
+
+class ModelArgumentError(ResNetHubError, ValueError):
+    """An argument of ``create_model`` that cannot build a model (no name, ``in_chans=0``, bad ``out_indices``)."""
+
+
+class DeviceError(ResNetHubError, ValueError):
+    """A ``device`` that PyTorch does not know, or that this machine does not have (``cuda`` without a GPU)."""
+
+
+class OutputPathError(ResNetHubError, OSError):
+    """An output location cannot be written (read-only or virtual file system, a file where a folder is needed);
+    nothing was written."""
+
+
+class ForeignHubModelError(UnknownModelError):
+    """An ``hf-hub:`` repo whose config.json names an architecture that is not a resnet-hub variant."""
+
+    def __init__(self, name: str, message: str) -> None:
+        ResNetHubError.__init__(self, message)
+        self.name = name

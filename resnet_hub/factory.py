@@ -3,16 +3,86 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import timm
 from torch import nn
 
-from .configs import get_variant, variant_names
+from .configs import HF_HUB_PREFIX, Preprocessing, PretrainedTag, VariantConfig, get_variant, variant_names
 from .weights import load_weights_into
 
 _HUB_PREFIXES = ("hf-hub:", "local-dir:")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model name given to any command refers to: a variant, optionally a table tag, or a published
+    ``hf-hub:ORG/NAME[@rev]`` repo (with its config.json)."""
+
+    name: str
+    variant: VariantConfig
+    tag: PretrainedTag | None = None
+    hub_id: str | None = None
+    hub_config: dict[str, Any] | None = None
+
+    @property
+    def architecture(self) -> str:
+        return self.variant.name
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessing of the weights this name stands for (repo record, table tag, variant default)."""
+        if self.hub_config is not None:
+            recorded = (self.hub_config.get("resnet_hub") or {}).get("preprocessing")
+            if isinstance(recorded, dict):
+                try:
+                    return Preprocessing.from_json(json.dumps(recorded))
+                except (TypeError, ValueError):
+                    pass
+            cfg = self.hub_config.get("pretrained_cfg") or {}
+            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
+                      if k in ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")}
+            try:
+                return replace(self.variant.default_preprocessing, **fields)
+            except TypeError:
+                return self.variant.default_preprocessing
+        if self.tag is not None:
+            return self.tag.preprocessing
+        return self.variant.default_preprocessing
+
+    @property
+    def num_classes(self) -> int | None:
+        if self.hub_config is not None and isinstance(self.hub_config.get("num_classes"), int):
+            return int(self.hub_config["num_classes"])
+        return self.tag.num_classes if self.tag is not None else None
+
+    @property
+    def weights_label(self) -> str:
+        """How manifests name pretrained weights of this name."""
+        if self.hub_id is not None:
+            return f"hf-hub:{self.hub_id}"
+        tag = self.tag or self.variant.default_tag
+        return tag.hf_hub_id if tag is not None else "none published"
+
+
+def resolve_model(name: str) -> ModelRef:
+    """The one name resolution every command uses (predict, evaluate, export, info, benchmark).
+
+    ``myresnet50`` -> the variant; ``myresnet50.tv_in1k`` -> the variant and that table tag (unknown tags
+    raise ``UnknownTagError`` naming the known ones); ``hf-hub:ORG/NAME[@rev]`` -> the variant its config.json
+    names, fetched through one fast-failing probe. Errors are typed (``ResNetHubError``).
+    """
+    variant = get_variant(name)
+    if name.startswith(HF_HUB_PREFIX):
+        from .hub import hub_model_config
+
+        return ModelRef(name=name, variant=variant, hub_id=name[len(HF_HUB_PREFIX):],
+                        hub_config=hub_model_config(name))
+    _, _, tag = name.partition(".")
+    return ModelRef(name=name, variant=variant, tag=variant.tag(tag) if tag else None)
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -35,12 +105,14 @@ def create_model(
     ``hub_org`` / ``hub_revision`` point pretrained downloads at a mirror organisation or pin a revision
     (defaults: ``$RESNET_HUB_ORG`` / ``$RESNET_HUB_REVISION``, else the table's repos at ``main``).
     """
+    if not isinstance(name, str) or not name:
+        get_variant(name)  # raises ModelArgumentError: a name is needed
     if name.startswith(_HUB_PREFIXES):
         from .hub import prefetch_hub_config
 
-        prefetch_hub_config(name)  # fail fast and clearly before timm's own lookup, which retries for ~23 s
+        prefetch_hub_config(name)  # fail fast and clearly (timm's own lookup goes through the same seam)
     else:
-        get_variant(name)  # unknown names fail here with suggestions rather than deep inside timm
+        get_variant(name)  # unknown names and tags fail here with suggestions rather than deep inside timm
     if pretrained and weights is not None:
         raise ValueError("Pass either pretrained=True or weights=PATH, not both")
     hub_args = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items() if v is not None}

@@ -11,6 +11,8 @@ tags at a mirror organisation and ``hub_revision=`` / ``RESNET_HUB_REVISION`` pi
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -21,7 +23,7 @@ from typing import Any
 
 from .configs import VariantConfig
 from .errors import CorruptWeightsError, HubDownloadError, WeightsError
-from .weights import PICKLE_SUFFIXES, check_architecture, read_metadata, verify_sha256
+from .weights import PICKLE_SUFFIXES, check_architecture, check_weight_values, read_metadata, verify_sha256
 
 ENV_ORG = "RESNET_HUB_ORG"
 ENV_REVISION = "RESNET_HUB_REVISION"
@@ -57,10 +59,32 @@ def pop_hub_args(model_args: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_repo_id(hf_hub_id: str, org: str | None = None) -> str:
     """``timm/resnet50.a1_in1k`` with ``org='mirror'`` -> ``mirror/resnet50.a1_in1k``."""
+    given = org
     org = org or os.environ.get(ENV_ORG) or None
     if not org:
         return hf_hub_id
-    return f"{org.strip('/')}/{hf_hub_id.split('/', 1)[-1]}"
+    repo_id = f"{org.strip('/')}/{hf_hub_id.split('/', 1)[-1]}"
+    origin = "hub_org=" if given else f"${ENV_ORG}"
+    check_repo_id(repo_id, f"the mirror organisation {org!r} (from {origin})")
+    return repo_id
+
+
+def check_repo_id(repo_id: str, origin: str = "the model name") -> str:
+    """Refuse a repo id the Hub cannot have before any request (huggingface_hub's own HFValidationError
+    would otherwise surface as a traceback)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("a model repo id is ORG/NAME")
+    except HFValidationError as exc:
+        raise HubDownloadError(
+            f"'{repo_id}' is not a valid Hub repo id (ORG/NAME of letters, digits, '-', '_', '.'); check "
+            f"{origin}. ({str(exc).splitlines()[0]})"
+        ) from None
+    return repo_id
 
 
 def resolve_revision(revision: str | None = None) -> str | None:
@@ -109,9 +133,20 @@ def prepare_pretrained(
             "`resnet-hub convert` and load it with weights=PATH (CLI: --weights PATH)."
         )
     check_architecture(read_metadata(path), variant.name, path)
+    check_file_values(path)
     model_args = dict(model_args)
     model_args["pretrained_cfg_overlay"] = overlay
     return model_args
+
+
+def check_file_values(path: str | os.PathLike) -> None:
+    """timm loads pretrained files itself (``load_state_dict`` casts integers and copies NaN silently), so the
+    tensors' types and values are checked here first, one tensor at a time."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        check_weight_values(((key, handle.get_tensor(key)) for key in handle.keys()), str(path),
+                            model_name="the pretrained model")
 
 
 def download_weights(repo_id: str, revision: str | None = None, expected_sha256: str | None = None) -> HubWeights:
@@ -126,9 +161,18 @@ def download_weights(repo_id: str, revision: str | None = None, expected_sha256:
         expected_sha256 = _published_sha256(repo_id, revision)
     if expected_sha256 is None:
         expected_sha256 = _blob_sha256(path)
+    if expected_sha256 is None:
+        expected_sha256 = _cached_tree_sha256(repo_id, WEIGHTS_FILENAME, revision) or _hub_etag_sha256(
+            repo_id, WEIGHTS_FILENAME, revision)
     _check_complete(path)
-    if expected_sha256 is not None:
-        verify_sha256(path, expected_sha256, hint=f"re-download it from {repo_id}")
+    if expected_sha256 is None:
+        raise CorruptWeightsError(
+            f"{path} cannot be verified: it is a plain file in the Hugging Face cache (not a blob named by its "
+            f"sha256), {repo_id} records no sha256 in its config.json, and the Hub could not be asked for its "
+            "checksum (offline). Connect once so the Hub's checksum can be checked, or delete the cached file and "
+            "download it again, or pass a local file you trust: weights=PATH (CLI: --weights PATH)."
+        )
+    verify_sha256(path, expected_sha256, hint=f"re-download it from {repo_id}")
     return HubWeights(path=path, repo_id=repo_id, revision=revision, sha256=expected_sha256)
 
 
@@ -149,6 +193,7 @@ def fetch_file(repo_id: str, filename: str, revision: str | None = None, require
         RevisionNotFoundError,
     )
 
+    check_repo_id(repo_id)
     where = f"{repo_id}/{filename}" + (f"@{revision}" if revision else "")
     if constants.is_offline_mode():
         try:
@@ -222,6 +267,70 @@ def prefetch_hub_config(model_name: str) -> Path | None:
     return fetch_file(repo_id, CONFIG_FILENAME, revision, required=True)
 
 
+def hub_model_config(model_name: str) -> dict[str, Any]:
+    """The config.json of an ``hf-hub:org/name[@rev]`` model (fetched once per process, failing fast)."""
+    return copy.deepcopy(_hub_model_config(model_name))
+
+
+@functools.lru_cache(maxsize=64)
+def _hub_model_config(model_name: str) -> dict[str, Any]:
+    path = prefetch_hub_config(model_name)
+    if path is None:
+        raise ValueError(f"{model_name} is not an hf-hub: name")
+    return read_hub_config(path)
+
+
+def hub_variant(model_name: str) -> VariantConfig:
+    """The variant an ``hf-hub:`` repo holds, from its config.json ``architecture`` (what timm builds)."""
+    from .configs import VARIANTS
+    from .errors import ForeignHubModelError
+
+    config = hub_model_config(model_name)
+    architecture = str(config.get("architecture") or "")
+    base = architecture.split(".", 1)[0]
+    if base in VARIANTS:
+        return VARIANTS[base]
+    peer = next((v for v in VARIANTS.values() if base and v.timm_name == base), None)
+    hint = (f" Its weights fit {peer.name}: use {peer.name} (with --pretrained for the table's tags) or convert "
+            "the file with `resnet-hub convert --from timm`." if peer else " Run `resnet-hub list` for the variants.")
+    raise ForeignHubModelError(model_name, f"{model_name} holds a '{architecture or '?'}' model, not a resnet-hub "
+                                           f"variant.{hint}")
+
+
+_TIMM_SEAM_ATTR = "_resnet_hub_fast_fail"
+
+
+def install_timm_hub_seam() -> None:
+    """Make ``timm.create_model('hf-hub:ORG/NAME')`` fetch its config.json through :func:`fetch_file`.
+
+    timm resolves an ``hf-hub:`` name in ``timm.models._factory.load_model_config_from_hf`` with a plain
+    ``hf_hub_download``, which with no network and no offline flag retries for ~25 s and ends in a generic
+    ``LocalEntryNotFoundError``. Routing that one call through our single 5-second probe keeps the README's
+    promise on every path (the weights themselves already come through :func:`prepare_pretrained`). If timm
+    changes these internals the seam is simply not installed and timm's own behaviour remains.
+    """
+    try:
+        from timm.models import _factory
+        from timm.models import _hub as timm_hub
+    except ImportError:
+        return
+    original = getattr(_factory, "load_model_config_from_hf", None)
+    parse = getattr(timm_hub, "_parse_model_cfg", None)
+    load_json = getattr(timm_hub, "load_cfg_from_json", None)
+    if original is None or parse is None or load_json is None or getattr(original, _TIMM_SEAM_ATTR, False):
+        return
+
+    def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
+        if cache_dir is not None or kwargs:  # a caller-chosen cache: timm's own download handles it
+            return original(model_id, cache_dir=cache_dir, **kwargs)
+        path = prefetch_hub_config(f"hf-hub:{model_id}")
+        return parse(load_json(path), {"hf_hub_id": model_id, "source": "hf-hub"})
+
+    setattr(load_model_config_from_hf, _TIMM_SEAM_ATTR, True)
+    load_model_config_from_hf.__wrapped__ = original  # type: ignore[attr-defined]
+    _factory.load_model_config_from_hf = load_model_config_from_hf
+
+
 def read_hub_config(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -248,6 +357,35 @@ def _blob_sha256(path: Path) -> str | None:
         return None
     name = Path(os.path.realpath(path)).name
     return name if _SHA256_RE.match(name) else None
+
+
+def _cached_tree_sha256(repo_id: str, filename: str, revision: str | None) -> str | None:
+    """The LFS sha256 from the tree listing ``snapshot_download`` caches beside the files (no network)."""
+    try:
+        from huggingface_hub import get_cached_repo_tree
+
+        files = get_cached_repo_tree(repo_id, revision=revision)
+    except Exception:  # no listing cached (the common case), or an older huggingface_hub without the function
+        return None
+    for entry in files:
+        if entry.path == filename and getattr(entry, "lfs", None) is not None:
+            value = str(entry.lfs.sha256).lower()
+            return value if _SHA256_RE.match(value) else None
+    return None
+
+
+def _hub_etag_sha256(repo_id: str, filename: str, revision: str | None) -> str | None:
+    """The Hub's ETag of an LFS file is its sha256: one short HEAD request, skipped when offline."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    if constants.is_offline_mode():
+        return None
+    try:
+        metadata = get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision), timeout=PROBE_TIMEOUT_S)
+    except Exception:  # unreachable: the caller reports that nothing could vouch for the file
+        return None
+    value = (metadata.etag or "").strip('"').lower()
+    return value if _SHA256_RE.match(value) else None
 
 
 def _local_dir_weights(folder: Path) -> tuple[Path, str | None]:

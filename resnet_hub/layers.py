@@ -113,3 +113,28 @@ def check_input(x: torch.Tensor, in_chans: int, model_name: str) -> None:
         raise InputShapeError(
             f"{model_name} expects {in_chans} input channels; got {x.shape[1]} (shape {tuple(x.shape)}).{hint}"
         )
+
+
+def check_input_dtype(x: torch.Tensor, weight_dtype: torch.dtype, model_name: str) -> None:
+    """Say what to do about an input whose dtype the weights cannot take (PyTorch's own message names C++
+    types deep inside the first convolution). Under autocast mixed dtypes are intended and left alone."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or x.dtype == weight_dtype:
+        return
+    if torch.is_autocast_enabled(x.device.type):
+        return
+    from .errors import InputShapeError
+
+    wanted = str(weight_dtype).replace("torch.", "")
+    got = str(x.dtype).replace("torch.", "")
+    if not x.dtype.is_floating_point:
+        raise InputShapeError(
+            f"{model_name} takes {wanted} input; got {got}. Images must be converted to floating point and "
+            f"normalised first: x.float() / 255 then (x - mean) / std with the weights' mean/std "
+            "(timm.data.create_transform(**timm.data.resolve_data_config(model=model)) does both)."
+        )
+    half = x.dtype in (torch.float16, torch.bfloat16)
+    raise InputShapeError(
+        f"{model_name} has {wanted} weights but got {got} input. Convert the input with x.to({weight_dtype})"
+        + (f", or the model with model.to(torch.{got}), or run under torch.autocast to compute in {got}."
+           if half else f", or the model with model.to(torch.{got}).")
+    )

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .layers import build_classifier
+from .layers import build_classifier, check_input_dtype
 
 
 class TimmModelMixin:
@@ -72,4 +72,7 @@ class TimmModelMixin:
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = next(self.parameters(), None)  # type: ignore[attr-defined]
+        if weight is not None:
+            check_input_dtype(x, weight.dtype, getattr(self, "model_name", type(self).__name__))
         return self.forward_head(self.forward_features(x))  # type: ignore[attr-defined]

@@ -12,6 +12,41 @@ from typing import Mapping
 from .configs import Preprocessing, VariantConfig
 
 
+# The license identifiers the Hub accepts in a card's ``license:`` field, in the Hub's order. Source: the table
+# "License identifier (to use in repo card)" of https://huggingface.co/docs/hub/repositories-licenses
+# (huggingface/hub-docs, docs/hub/repositories-licenses.md at commit 008d54d08fd9d5d05ed2840bebb0b61111326a15).
+# huggingface_hub ships no copy of this list. With ``other`` the Hub expects license_name / license_link too.
+HUB_LICENSES: tuple[str, ...] = (
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0",
+    "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0",
+    "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0",
+    "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0",
+    "etalab-2.0", "eupl-1.1", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc",
+    "lppl-1.3c", "ms-pl", "mpl-2.0", "odc-by", "odbl", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa",
+    "unlicense", "zlib", "pddl", "lgpl-lr", "deepfloyd-if-license", "llama2", "gemma", "unknown", "other",
+)
+
+
+def check_license(license: str | None) -> str | None:
+    """The Hub's identifier for ``license`` (case-insensitive), or ValueError naming the closest ones."""
+    if license is None:
+        return None
+    normalised = license.strip().lower()
+    if normalised in HUB_LICENSES:
+        return normalised
+    import difflib
+
+    close = difflib.get_close_matches(normalised, HUB_LICENSES, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ValueError(
+        f"'{license}' is not a Hub license identifier.{hint} Use one of the identifiers listed at "
+        "https://huggingface.co/docs/hub/repositories-licenses (e.g. apache-2.0, mit, bsd-3-clause, cc-by-4.0), "
+        "or 'other'."
+    )
+
+
 @dataclass(frozen=True)
 class CardInfo:
     """Facts the card states; everything optional is left out of the YAML when unknown."""

@@ -212,11 +212,13 @@ def build_predictor(
     BatchNorm-folded, channels-last copy from :func:`resnet_hub.inference.prepare_for_inference`.
     """
     from .configs import get_variant
+    from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
     from .weights import read_metadata
 
-    variant = get_variant(name)
+    device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
+    variant = get_variant(name)  # also hf-hub:ORG/NAME (the architecture its config.json names)
     override: dict[str, Any] | None = None
     kwargs: dict[str, Any] = {}
     if weights is not None:

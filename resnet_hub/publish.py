@@ -21,7 +21,7 @@ from ._version import __version__
 from .configs import Preprocessing, get_variant
 from .errors import PublishError
 from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME
-from .model_card import CardInfo, render_model_card
+from .model_card import CardInfo, check_license, render_model_card
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
 
@@ -58,6 +58,26 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+def read_label_file(path: str | os.PathLike) -> list[str]:
+    """Class names, one per line (blank lines ignored), or a PublishError saying why the file cannot be used."""
+    from .weights import check_regular_file
+
+    path = Path(path)
+    check_regular_file(path, PublishError, what="Labels file",
+                       folder_hint=f"{path} is a folder; --labels takes a text file with one class name per line.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PublishError(f"{path} is not UTF-8 text ({exc.reason}); --labels takes a text file with one class "
+                           "name per line.") from None
+    except OSError as exc:
+        raise PublishError(f"Labels file {path} cannot be read ({exc.strerror or exc}).") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise PublishError(f"{path} holds no class names; write one name per line.")
+    return labels
+
+
 def build_hub_folder(
     name: str,
     weights: str | os.PathLike,
@@ -73,6 +93,10 @@ def build_hub_folder(
     from .converters.common import fit_model
 
     check_repo_id(repo_id)
+    try:
+        license = check_license(license)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
     variant = get_variant(name)
     try:
         tag = variant.tag(name.split(".", 1)[1]) if "." in name else None

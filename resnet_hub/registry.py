@@ -51,6 +51,7 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
     """Build ``name`` through timm's builder, which brings pretrained loading, ``features_only``,
     ``num_classes`` / ``in_chans`` adaptation of loaded weights, and ``pretrained_cfg`` bookkeeping."""
     variant = VARIANTS[name]
+    check_model_args(name, kwargs)
     model_cls = ResNetV2 if variant.family == "resnetv2" else ResNet
     model_args = dict(variant.model_args(), model_name=name)
     model_args.update(kwargs)
@@ -58,12 +59,82 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
 
     # Always called: it also strips hub_org / hub_revision, which the model classes do not take.
     model_args = prepare_pretrained(variant, model_args, pretrained=pretrained)
-    return build_model_with_cfg(
-        model_cls,
-        name,
-        pretrained,
-        pretrained_filter_fn=timm_resnetv2.pretrained_filter,
-        **model_args,
+    try:
+        return build_model_with_cfg(
+            model_cls,
+            name,
+            pretrained,
+            pretrained_filter_fn=timm_resnetv2.pretrained_filter,
+            **model_args,
+        )
+    except RuntimeError as exc:
+        if pretrained and "Error(s) in loading state_dict" in str(exc):
+            raise _pretrained_mismatch(name, model_args, exc) from None
+        raise
+
+
+# Feature maps our models expose to ``features_only``: the stem and layer1..layer4.
+NUM_FEATURE_LEVELS = 5
+
+
+def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse arguments that would build a useless model or fail later with a bare IndexError."""
+    from .errors import ModelArgumentError
+
+    in_chans = kwargs.get("in_chans", 3)
+    if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
+        raise ModelArgumentError(f"in_chans must be a whole number >= 1 (3 for RGB, 1 for greyscale); got {in_chans!r}.")
+    num_classes = kwargs.get("num_classes", 0)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ModelArgumentError(f"num_classes must be a whole number >= 0 (0 drops the classifier); "
+                                 f"got {num_classes!r}.")
+    if not kwargs.get("features_only"):
+        return
+    out_indices = kwargs.get("out_indices", tuple(range(NUM_FEATURE_LEVELS)))
+    levels = NUM_FEATURE_LEVELS
+    valid = (f"{name} has {levels} feature levels: 0 (stem, stride 2), 1-4 (layer1-layer4, strides 4-32); "
+             f"valid out_indices are 0..{levels - 1} or -{levels}..-1 counting from the deepest")
+    if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+        if not 1 <= out_indices <= levels:
+            raise ModelArgumentError(f"out_indices={out_indices} asks for the last {out_indices} feature levels; "
+                                     f"{valid}, or an int 1..{levels}.")
+        return
+    try:
+        indices = list(out_indices)
+    except TypeError:
+        raise ModelArgumentError(f"out_indices must be a sequence of ints; got {out_indices!r}. {valid}.") from None
+    bad = [i for i in indices if isinstance(i, bool) or not isinstance(i, int) or not -levels <= i < levels]
+    if bad or not indices:
+        raise ModelArgumentError(f"out_indices {tuple(indices)} are out of range ({bad or 'empty'}): {valid}.")
+
+
+def _pretrained_mismatch(name: str, model_args: dict[str, Any], exc: RuntimeError) -> Exception:
+    """timm's strict load failed: name the architecture the file looks like instead of dumping key lists."""
+    from safetensors import safe_open
+
+    from .errors import IncompatibleWeightsError
+    from .identify import looks_like
+
+    overlay = model_args.get("pretrained_cfg_overlay") or {}
+    path = overlay.get("file")
+    where = f"{path}" + (f" (from {overlay['hf_hub_id']})" if overlay.get("hf_hub_id") else "")
+    guess = None
+    if path:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+            guess = looks_like(shapes, exclude=name)
+        except Exception:  # the original error below still says what failed
+            guess = None
+    if guess:
+        return IncompatibleWeightsError(
+            f"The pretrained weights {where} do not fit {name}: they look like {guess}. Point hub_org / "
+            f"$RESNET_HUB_ORG at a mirror holding {name}'s weights, or create that model instead."
+        )
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return IncompatibleWeightsError(
+        f"The pretrained weights {where} do not fit {name} ({first} ...). They were made for another architecture "
+        "or layout; pass weights converted with `resnet-hub convert` as weights=PATH (CLI: --weights PATH)."
     )
 
 
@@ -95,3 +166,12 @@ def describe(variant: VariantConfig) -> str:
 
 for _variant in VARIANTS.values():
     globals()[_variant.name] = register_model(_make_entrypoint(_variant))
+
+
+def _install_hub_seam() -> None:
+    from .hub import install_timm_hub_seam
+
+    install_timm_hub_seam()  # timm.create_model('hf-hub:...') fails fast and clearly, like our own loads
+
+
+_install_hub_seam()

@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import struct
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import torch
 from torch import nn
 
-from .errors import CorruptWeightsError, IncompatibleWeightsError, WeightsError
+from .errors import CorruptWeightsError, IncompatibleWeightsError, OutputPathError, WeightsError
 
 FORMAT_VERSION = "1"
 # Pickle checkpoint extensions: never read on the load path (unpickling can run code).
@@ -33,22 +35,66 @@ def sha256_of_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` is a set-and-restore that
+    races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> Path:
-    """Call ``write_fn(tmp_path)`` then rename onto ``path``; an existing file is kept unless ``overwrite``."""
+    """Call ``write_fn(tmp_path)`` then rename onto ``path``; an existing file is kept unless ``overwrite``.
+
+    The file gets the mode an ordinary ``open(path, 'w')`` would (0666 minus the umask), not mkstemp's private
+    0600, so weights, converted files and Hub folders are as readable as the exports beside them. A location
+    that cannot be written raises :class:`OutputPathError` naming it.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --force) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unwritable_output(path, exc, f"cannot create the folder {path.parent}") from exc
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise unwritable_output(path, exc, f"cannot create files in {path.parent}") from exc
     os.close(fd)
     try:
         write_fn(tmp_name)
+        os.chmod(tmp_name, 0o666 & ~current_umask())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputPathError):
+            raise unwritable_output(path, exc) from exc
         raise
     return path
+
+
+def unwritable_output(path: str | os.PathLike, exc: OSError, step: str = "") -> OutputPathError:
+    """The typed error for an output that cannot be created, saying which part of the path is to blame."""
+    path = Path(path)
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        reason = f"{blocker} is a file, not a folder"
+    else:
+        detail = exc.strerror or type(exc).__name__
+        reason = f"{step} ({detail})" if step else detail
+    return OutputPathError(
+        f"Cannot write {path}: {reason}. Choose an output in a folder you can write to (not /proc, /sys or a "
+        "read-only mount); nothing was written."
+    )
 
 
 def save_weights(
@@ -69,8 +115,32 @@ def save_weights(
               "resnet_hub_format": FORMAT_VERSION}
     for key, value in (metadata or {}).items():
         header[key] = value if isinstance(value, str) else json.dumps(value)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header), overwrite=overwrite)
+    def write(tmp: str) -> None:
+        save_file(tensors, tmp, metadata=header)
+        canonicalise_header(tmp)
+
+    atomic_write(path, write, overwrite=overwrite)
     return sha256_of_file(path)
+
+
+def canonicalise_header(path: str | os.PathLike) -> None:
+    """Sort the safetensors metadata keys in place, so equal weights and metadata give equal bytes (and sha256).
+
+    The safetensors writer keeps metadata in a hash map whose order changes from run to run. Only the order
+    inside ``__metadata__`` changes, so the header keeps its length and is rewritten where it is.
+    """
+    with open(path, "r+b") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(header_len))
+        metadata = header.get("__metadata__")
+        if not isinstance(metadata, dict):
+            return
+        header["__metadata__"] = dict(sorted(metadata.items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > header_len:  # never expected: the same keys and values, in another order
+            raise RuntimeError(f"canonical safetensors header of {path} is longer than the original")
+        handle.seek(8)
+        handle.write(text + b" " * (header_len - len(text)))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
@@ -114,13 +184,34 @@ def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download 
 
 def _check_readable(path: str | os.PathLike) -> None:
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weights file not found: {path}")
+    check_regular_file(path, WeightsError, what="Weights file")
     if path.suffix in PICKLE_SUFFIXES:
         raise WeightsError(
             f"{path} is a pickle checkpoint; the load path only reads safetensors because pickle can run code. "
             f"Convert it once with: resnet-hub convert {path} --from torchvision --model NAME --output OUT.safetensors"
         )
+
+
+def check_regular_file(path: Path, error: type[Exception], what: str = "File", folder_hint: str | None = None) -> None:
+    """Raise ``error`` with the real reason a path is not a readable file: missing, a folder, a named pipe or a
+    device (reading ``/dev/zero`` or a FIFO would never end)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(mode):
+        inside = path / "model.safetensors"
+        example = f" (e.g. {inside})" if inside.is_file() else ""
+        raise error(folder_hint or f"{path} is a folder, not a weights file: pass the .safetensors file inside "
+                                   f"it{example}.")
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise error(f"{path} is {kind}, not a regular file: pass a .safetensors file saved on disk.")
+    if not os.access(path, os.R_OK):
+        raise error(f"{what} {path} is not readable (permission denied).")
 
 
 def _corrupt_message(path, exc: Exception) -> str:
@@ -159,17 +250,73 @@ def load_state_dict_into(
         problems.append(_listing("missing keys", missing))
     if strict and unexpected:
         problems.append(_listing("unexpected keys", unexpected))
+    name = getattr(model, "model_name", type(model).__name__)
     if problems:
-        name = getattr(model, "model_name", type(model).__name__)
-        raise IncompatibleWeightsError(
-            f"{source} does not fit {name}: " + "; ".join(problems) + ". Check that the weights were made for "
-            "this architecture with the same num_classes / in_chans, or convert them with `resnet-hub convert`."
-        )
+        from .identify import looks_like
+
+        guess = looks_like(state_dict, exclude=name)
+        hint = (f" The weights look like {guess}: create that model instead. " if guess else
+                " Check that the weights were made for this architecture with the same num_classes / in_chans, "
+                "or convert them with `resnet-hub convert`.")
+        raise IncompatibleWeightsError(f"{source} does not fit {name}: " + "; ".join(problems) + "." + hint)
+    check_weight_values({k: v for k, v in state_dict.items() if k in own}, source, reference=own, model_name=name)
     filled = dict(state_dict)
     for key in own:
         if key not in filled and key.endswith(OPTIONAL_KEY_SUFFIXES):
             filled[key] = own[key]
     model.load_state_dict(filled, strict=strict)
+
+
+def _dtype_kind(dtype: torch.dtype) -> str:
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating-point"
+    return "boolean" if dtype == torch.bool else "integer"
+
+
+def check_weight_values(
+    state_dict: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]],
+    source: str = "state dict",
+    reference: Mapping[str, torch.Tensor] | None = None,
+    model_name: str = "the model",
+) -> None:
+    """Refuse tensors whose dtype kind differs from the model's, or that hold NaN / Inf.
+
+    ``load_state_dict`` silently casts int64 weights to float (a model that outputs a uniform distribution)
+    and copies NaN, so both would give wrong answers without an error. A floating-point checkpoint of another
+    precision (fp16 / bf16) is accepted: the copy into the model's dtype is exact or rounds as intended.
+    ``reference`` is the model's own state dict; without it every tensor must be floating point except the
+    BatchNorm counters (``num_batches_tracked``), which are integers.
+    """
+    wrong_kind = []
+    non_finite = []
+    items = state_dict.items() if isinstance(state_dict, Mapping) else state_dict  # an iterable reads lazily
+    for key, tensor in items:
+        if reference is not None and key in reference:
+            expected = _dtype_kind(reference[key].dtype)
+            expected_name = str(reference[key].dtype).replace("torch.", "")
+        else:
+            expected = "integer" if key.endswith(OPTIONAL_KEY_SUFFIXES) else "floating-point"
+            expected_name = expected
+        actual = _dtype_kind(tensor.dtype)
+        if actual != expected:
+            wrong_kind.append(f"{key}: {str(tensor.dtype).replace('torch.', '')} (expected {expected_name})")
+        elif actual == "floating-point" and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            non_finite.append(f"{key} ({bad} of {tensor.numel()} values)")
+    if wrong_kind:
+        raise IncompatibleWeightsError(
+            f"{source} holds tensors of the wrong type for {model_name}: " + _listing("tensor(s)", wrong_kind)
+            + ". Loading would silently cast them into meaningless weights; save the floating-point weights "
+            "(e.g. {k: v.float() for k, v in model.state_dict().items()} before the cast to integers) or convert "
+            "the original checkpoint with `resnet-hub convert`."
+        )
+    if non_finite:
+        raise CorruptWeightsError(
+            f"{source} holds NaN or infinite values: " + _listing("tensor(s)", non_finite)
+            + ". Every prediction would be NaN; use a checkpoint from before training diverged."
+        )
 
 
 def _listing(title: str, items: list[str], limit: int = 5) -> str:

@@ -46,12 +46,19 @@ def _root(
 
 
 def main() -> None:
-    """Run the CLI; library errors become one readable line and exit code 1 instead of a traceback."""
+    """Run the CLI; library errors become one readable line and exit code 1 instead of a traceback, and
+    Ctrl-C one line and exit code 130 (see ``resnet_hub._interrupt``)."""
+    from .. import _interrupt
+
+    _interrupt.install()  # also when main() is called by an embedding script rather than the console script
     try:
         app()
     except ResNetHubError as exc:
         typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+    except KeyboardInterrupt:  # raised before our handler was installed, or re-raised by a library
+        typer.echo("\nInterrupted.", err=True)
+        sys.exit(_interrupt.EXIT_CODE)
 
 
 if __name__ == "__main__":

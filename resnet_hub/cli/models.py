@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..configs import get_variant, variant_names
@@ -81,11 +82,17 @@ def info_command(
     name: str = typer.Argument(..., help="Variant name, optionally with a tag: myresnet50.tv_in1k"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
-    """Show a variant's architecture config, preprocessing and pretrained sources."""
-    variant = get_variant(name)
-    requested_tag = name.split(".", 1)[1] if "." in name else None
-    tags = [variant.tag(requested_tag)] if requested_tag else list(variant.pretrained)
+    """Show a variant's architecture config, preprocessing and pretrained sources (also for hf-hub:ORG/NAME)."""
+    from ..factory import resolve_model
+
+    ref = resolve_model(name)  # unknown names, tags and repos: one typed error
+    variant = ref.variant
+    tags = [ref.tag] if ref.tag is not None else ([] if ref.hub_id else list(variant.pretrained))
     info = _summary(variant.name, 224)
+    if ref.hub_id is not None:
+        section = (ref.hub_config or {}).get("resnet_hub") or {}
+        info["hub"] = dict(repo=ref.hub_id, num_classes=ref.num_classes, preprocessing=asdict(ref.preprocessing),
+                           sha256=section.get("sha256") if isinstance(section, dict) else None)
     info["architecture"] = variant.model_args()
     info["default_preprocessing"] = asdict(variant.default_preprocessing)
     info["pretrained"] = [
@@ -103,6 +110,14 @@ def info_command(
     peers = [f"{k}: {info[k]}" for k in ("timm", "torchvision", "keras") if info[k]]
     if peers:
         console.print("checkpoint-compatible with " + "; ".join(peers))
+    if ref.hub_id is not None:
+        hub = info["hub"]
+        p = ref.preprocessing
+        console.print(f"hf-hub repo {escape(ref.hub_id)}: {hub['num_classes']} classes, preprocessing {p.style} "
+                      f"(input {p.input_size[1]}, mean {tuple(round(m, 4) for m in p.mean)}, "
+                      f"std {tuple(round(s, 4) for s in p.std)})"
+                      + (f", sha256 {hub['sha256']}" if hub["sha256"] else ""), highlight=False)
+        return
     table = Table(title="pretrained weights")
     table.add_column("tag", no_wrap=True)
     table.add_column("hub repo", no_wrap=True)

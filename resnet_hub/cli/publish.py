@@ -36,9 +36,9 @@ def publish_command(
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --dry-run directory."),
 ) -> None:
     """Publish weights so `timm.create_model('hf-hub:ORG/NAME', pretrained=True)` loads them."""
-    from ..publish import publish
+    from ..publish import publish, read_label_file
 
-    label_names = [line.strip() for line in labels.read_text().splitlines() if line.strip()] if labels else None
+    label_names = read_label_file(labels) if labels is not None else None
     console = Console(stderr=True)
     action = f"Writing {dry_run}" if dry_run else f"Uploading to {repo_id}"
     with console.status(f"{action} ..."):

@@ -63,11 +63,27 @@ class ConversionReport:
     notes: tuple[str, ...]
 
 
-def require_file(path: str | os.PathLike) -> Path:
+def require_file(path: str | os.PathLike, folder_ok: bool = False) -> Path:
+    """The checkpoint path, or a ConversionError saying why it cannot be read (missing, a FIFO or device whose
+    read would never end, a folder where a file is needed)."""
+    from ..weights import check_regular_file
+
     path = Path(path)
-    if not path.exists():
-        raise ConversionError(f"Checkpoint not found: {path}")
+    if folder_ok and path.is_dir():
+        return path
+    check_regular_file(path, ConversionError, what="Checkpoint",
+                       folder_hint=f"{path} is a folder; pass the checkpoint file inside it (only --from transformers "
+                                   "takes a model folder).")
     return path
+
+
+def _unpickling_reason(exc: Exception) -> str:
+    """The line of torch's refusal that names what was refused, without its advice to pass
+    ``weights_only=False`` (which would run the code this check exists to stop)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if "weights_only" not in line and "Weights only load failed" not in line
+              and not line.startswith("Check the documentation")]
+    return useful[0] if useful else type(exc).__name__
 
 
 def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -89,9 +105,10 @@ def read_torch_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
             f"Refused {path}: it contains objects other than tensors, which could run code when unpickled "
-            f"({str(exc).splitlines()[0]}). Re-save only the state dict (torch.save(model.state_dict(), ...)) "
-            "or use safetensors."
-        ) from exc
+            f"({_unpickling_reason(exc)}). Do not load it with weights_only=False. If you trust its origin, "
+            "re-save only the state dict (torch.save(model.state_dict(), ...)) where it was made and run "
+            "`resnet-hub convert` on that file."
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise CorruptWeightsError(
             f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "

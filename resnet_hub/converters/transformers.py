@@ -32,7 +32,7 @@ _LAYER = re.compile(r"^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.(con
 
 def read_source(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict, Path]:
     """(state dict, config or {}, weights file) from a model folder or a single file."""
-    path = require_file(path)
+    path = require_file(path, folder_ok=True)
     config: dict = {}
     if path.is_dir():
         weights = next((path / f for f in _WEIGHT_FILES if (path / f).is_file()), None)

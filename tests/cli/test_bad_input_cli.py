@@ -1,0 +1,147 @@
+"""Issue 11 through the real console entry point: bad options give one red line and a non-zero exit code,
+never a traceback; Ctrl-C gives exit code 130."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import resnet_hub
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout[-1000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+# --- item 1: integer / NaN weights give no prediction --------------------------------------------------
+
+def test_predict_with_integer_or_nan_weights_exits_1(image_dir, tmp_path, resnet_hub_cli):
+    state = resnet_hub.create_model("myresnet18").state_dict()
+    ints = tmp_path / "int64.safetensors"
+    resnet_hub.save_weights({k: v.to(torch.int64) for k, v in state.items()}, ints, architecture="myresnet18")
+    nans = tmp_path / "nan.safetensors"
+    state["fc.weight"][0, 0] = float("nan")
+    resnet_hub.save_weights(state, nans, architecture="myresnet18")
+    for weights, needle in ((ints, "wrong type"), (nans, "NaN or infinite")):
+        result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights))
+        assert needle in one_error_line(result)
+        assert "probability" not in result.stdout
+
+
+# --- item 6: devices -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device,needle", [
+    ("tpu", "Unknown device 'tpu': use cpu, or cuda"),
+    pytest.param("cuda", "but this PyTorch", marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                                                        reason="a CUDA GPU is present")),
+])
+def test_predict_on_a_device_that_is_not_there(device, needle, image_dir, predict_weights, resnet_hub_cli):
+    result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights",
+                            str(predict_weights), "--device", device)
+    assert needle in one_error_line(result)
+
+
+# --- item 7: unknown pretrained tags ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,needle", [
+    (("predict", "myresnet18.badtag", "x.png"), "has no pretrained tag 'badtag' (known: a1_in1k, tv_in1k)"),
+    (("info", "myresnet18.badtag"), "has no pretrained tag 'badtag'"),
+    (("info", "myresnet50_v1.tv_in1k"), "myresnet50_v1 has no published pretrained weights"),
+])
+def test_unknown_tags_are_one_line(args, needle, resnet_hub_cli):
+    assert needle in one_error_line(resnet_hub_cli(*args))
+
+
+# --- item 17: weights paths that are not files -----------------------------------------------------------
+
+def test_predict_weights_folder_fifo_and_device_say_what_they_are(image_dir, tmp_path, resnet_hub_cli):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    for weights, needle in ((tmp_path, "is a folder, not a weights file"), (fifo, "is a named pipe (FIFO)"),
+                            (Path("/dev/zero"), "is a character device")):
+        result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights),
+                                timeout=120)
+        assert needle in one_error_line(result)
+
+
+# --- item 8: convert into places nobody can write (root included) ----------------------------------------
+
+def test_convert_output_into_proc_or_under_a_file_is_one_line(tmp_path, resnet_hub_cli):
+    torch.save(resnet_hub.create_model("myresnet18").state_dict(), tmp_path / "r18.pth")
+    (tmp_path / "a-file").write_text("x")
+    for output, needle in ((Path("/proc/resnet-hub-test/out.safetensors"), "Cannot write /proc/resnet-hub-test"),
+                           (Path("/proc/out.safetensors"), "cannot create files in /proc"),
+                           (tmp_path / "a-file" / "out.safetensors", "a-file is a file, not a folder")):
+        result = resnet_hub_cli("convert", str(tmp_path / "r18.pth"), "--from", "torchvision", "--model", "myresnet18",
+                                "--output", str(output))
+        assert needle in one_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "r18.pth"]
+    assert (tmp_path / "a-file").read_text() == "x"
+
+
+# --- item 12: Ctrl-C -------------------------------------------------------------------------------------
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see when torch is being loaded")
+def test_ctrl_c_while_torch_is_loading_exits_130_without_a_traceback():
+    env = dict(os.environ, COLUMNS="200")
+    process = subprocess.Popen([sys.executable, "-m", "resnet_hub", "list"], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # libtorch is mapped while `import torch` runs inside `import resnet_hub`: the start-up window of the issue
+        _wait_for(lambda: "libtorch" in _maps(process.pid) or process.poll() is not None)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, (process.returncode, stderr[-3000:])
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
+    assert "Interrupted." in stderr
+
+
+def test_ctrl_c_during_a_command_exits_130_without_a_traceback(resnet_hub_cli):
+    env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "resnet_hub", "benchmark", "myresnet18", "--backends", "torch",
+                                "--img-size", "32", "--batch-size", "1", "--min-time", "120", "--warmup", "0"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        _wait_for(lambda: "libtorch" in _maps(process.pid) or process.poll() is not None)
+        time.sleep(8)  # past start-up: into model building and timing
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, (process.returncode, stderr[-3000:])
+    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr[-3000:]
