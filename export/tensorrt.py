@@ -254,6 +254,19 @@ def engine_and_record(engine: bytes | str | os.PathLike, record: EngineRecord | 
     return path.read_bytes(), record, str(path)
 
 
+def load_session(trt, engine: bytes | str | os.PathLike, here: Environment, input_name: str = INPUT_NAME,
+                 output_name: str = OUTPUT_NAME, *, record: EngineRecord | None = None,
+                 check_record: bool = True) -> tuple[EngineSession, EngineRecord | None]:
+    """Check the engine's record against ``here`` first (raising :class:`EngineMismatchError` /
+    :class:`EngineRecordError` with nothing deserialised), then load it."""
+    data, record, name = engine_and_record(engine, record, check_record)
+    if record is not None and check_record:
+        check_engine_record(record, here, data, name)
+    session = EngineSession(trt, data, input_name, output_name,
+                            allow_host_code=bool(record and record.version_compatible))
+    return session, record
+
+
 class TensorRTModule(nn.Module):
     """Runs a serialized TensorRT engine on torch CUDA tensors, as a drop-in ``nn.Module`` for inference.
 
@@ -269,12 +282,8 @@ class TensorRTModule(nn.Module):
         super().__init__()
         trt = import_tensorrt()
         device = require_cuda()
-        data, record, name = engine_and_record(engine, record, check_record)
-        if record is not None and check_record:
-            check_engine_record(record, cuda_environment(trt, device), data, name)
-        self.session = EngineSession(trt, data, input_name, output_name,
-                                     allow_host_code=bool(record and record.version_compatible))
-        self.record = record
+        self.session, self.record = load_session(trt, engine, cuda_environment(trt, device), input_name,
+                                                 output_name, record=record, check_record=check_record)
         self.engine, self.context = self.session.engine, self.session.context
         self.input_name, self.output_name = input_name, output_name
         self.profile, self.chw = self.session.profile, self.session.chw

@@ -109,6 +109,21 @@ def test_every_plan_loads_and_runs_through_the_binding_calls(report):
         assert built["torch_dtypes"] == ["torch.float32", "torch.float32"]
 
 
+def test_engines_for_elsewhere_are_refused_before_deserialising(report):
+    for label, built in report["plans"].items():
+        refused = built["refused"]
+        assert refused["deserialize_calls"] == 0, label
+        assert refused["truncated"].startswith("EngineMismatchError") and "truncated" in refused["truncated"]
+        assert refused["no record"].startswith("EngineRecordError") and "check_record=False" in refused["no record"]
+        assert refused["older TensorRT"].startswith("EngineMismatchError")
+        assert "TensorRT version: built for " + report["tensorrt"] + ", here 9.0.0" in refused["older TensorRT"]
+        assert "resnet-hub export MODEL --format tensorrt" in refused["older TensorRT"]
+        if built["record"]["flags"]["hardware_compatibility"] == "ampere+":
+            assert "ampere+ (>= 8.0), here 7.5" in refused["Turing GPU"]
+        else:
+            assert "compute capability: built for 9.0 (stand-in GPU), here 7.5" in refused["Turing GPU"]
+
+
 def test_engine_cache_reuses_only_an_equal_key(report):
     steps = {s["step"]: s for s in report["cache"]["steps"]}
     assert not steps["first"]["reused"] and steps["first"]["builds"] == 1

@@ -34,7 +34,6 @@ def scenarios(version: str) -> dict[str, dict]:
 
 def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
     from resnet_hub.export.engine_record import Environment
-    from resnet_hub.export.engine_record import check_record as check_engine_record
     from resnet_hub.export.tensorrt_plan import BatchProfile, plan_build
 
     fakes = strict.install(trt, chw=CHW, profile=PROFILE)
@@ -66,13 +65,12 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
     directory.mkdir()
     (directory / "model.plan").write_bytes(engine)
     (directory / "model.plan.json").write_text(record.to_json())
-    data, loaded_record, name = rt.engine_and_record(directory / "model.plan", None, True)
-    check_engine_record(loaded_record, here, data, name)
-    session = rt.EngineSession(trt, data, allow_host_code=loaded_record.version_compatible)
+    session, loaded_record = rt.load_session(trt, directory / "model.plan", here)
     out_shape = session.output_shape((2, *CHW))
     session.execute(0x1000, 0x2000, 0)
     result.update(
         deserialized=fakes.runtime.deserialize_cuda_engine.call_args.args[0] == engine,
+        refused=refusals(trt, rt, fakes, directory, record, here),
         host_code_allowed=vars(fakes.runtime).get("engine_host_code_allowed"),
         input_shape_set=list(fakes.context.set_input_shape.call_args.args[1]),
         output_shape=list(out_shape),
@@ -84,6 +82,33 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
         record=dict(precision=loaded_record.precision, flags=loaded_record.flags),
     )
     return result
+
+
+def refusals(trt, rt, fakes, directory: Path, record, here) -> dict:
+    """Engines that must not load here are refused before ``deserialize_cuda_engine`` is called."""
+    from resnet_hub.export.engine_record import EngineMismatchError, EngineRecordError, Environment
+
+    calls_before = fakes.runtime.deserialize_cuda_engine.call_count
+    older = Environment(tensorrt_version="9.0.0", compute_capability=here.compute_capability)
+    turing = Environment(tensorrt_version=here.tensorrt_version, compute_capability=(7, 5))
+    truncated = directory / "truncated" / "model.plan"
+    truncated.parent.mkdir()
+    truncated.write_bytes((directory / "model.plan").read_bytes()[:-5])
+    (directory / "truncated" / "model.plan.json").write_text(record.to_json())
+    bare = directory / "bare" / "model.plan"
+    bare.parent.mkdir()
+    bare.write_bytes((directory / "model.plan").read_bytes())
+    found = {}
+    for label, path, env in (("older TensorRT", directory / "model.plan", older),
+                             ("Turing GPU", directory / "model.plan", turing),
+                             ("truncated", truncated, here), ("no record", bare, here)):
+        try:
+            rt.load_session(trt, path, env)
+            found[label] = "loaded"
+        except (EngineMismatchError, EngineRecordError) as exc:
+            found[label] = f"{type(exc).__name__}: {exc}"
+    found["deserialize_calls"] = fakes.runtime.deserialize_cuda_engine.call_count - calls_before
+    return found
 
 
 def run_cache(trt, strict, rt, work: Path) -> dict:
