@@ -99,9 +99,9 @@ def import_tensorrt():
 def require_cuda() -> torch.device:
     if not torch.cuda.is_available():
         raise DeviceUnavailableError(
-            f"TensorRT engines are built and run on an NVIDIA GPU, and torch {torch.__version__} sees no CUDA "
-            f"device here (CUDA build: {torch.version.cuda or 'none'}). Run on a machine with an NVIDIA GPU and "
-            f"driver, after {INSTALL_HINT}.")
+            f"TensorRT engines are built and run on an NVIDIA GPU with its driver, and torch {torch.__version__} "
+            f"sees no CUDA device here (CUDA build: {torch.version.cuda or 'none'}). On such a machine: "
+            f"{INSTALL_HINT}")
     return torch.device("cuda", torch.cuda.current_device())
 
 

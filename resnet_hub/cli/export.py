@@ -48,6 +48,14 @@ def export_command(
     optimization_level: int = typer.Option(3, "--optimization-level", help="TensorRT builder level 0-5."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file to reuse."),
     use_timing_cache: bool = typer.Option(True, "--use-timing-cache/--no-timing-cache"),
+    version_compatible: bool = typer.Option(False, "--version-compatible",
+                                            help="TensorRT: an engine later TensorRT versions can load."),
+    hardware_compatibility: str = typer.Option("same", "--hardware-compatibility",
+                                               help="TensorRT: same (this GPU architecture) | ampere+ (any GPU "
+                                                    "of compute capability >= 8.0)."),
+    engine_cache: bool = typer.Option(True, "--engine-cache/--no-engine-cache",
+                                      help="TensorRT: reuse an engine built from the same graph, settings, "
+                                           "TensorRT version and GPU architecture."),
     calib_dir: Optional[Path] = typer.Option(None, "--calib-dir", help="Images for INT8 calibration."),
     calib_limit: int = typer.Option(512, "--calib-limit", help="At most this many calibration images."),
     triton_name: Optional[str] = typer.Option(None, "--triton-name", help="Triton model name prefix."),
@@ -69,7 +77,8 @@ def export_command(
     trt_options = TensorRTOptions(precision=precision, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
                                   workspace_mib=workspace, optimization_level=optimization_level,
                                   timing_cache=timing_cache, use_timing_cache=use_timing_cache, calib_dir=calib_dir,
-                                  calib_limit=calib_limit)
+                                  calib_limit=calib_limit, version_compatible=version_compatible,
+                                  hardware_compatibility=hardware_compatibility, engine_cache=engine_cache)
     triton_options = TritonOptions(model_name=triton_name, max_batch_size=max_batch,
                                    preferred_batch_sizes=tuple(preferred_batch) or None,
                                    max_queue_delay_us=queue_delay_us, instance_count=instances,

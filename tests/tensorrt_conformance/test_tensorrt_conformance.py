@@ -205,3 +205,19 @@ def test_a_mistake_in_the_tensorrt_code_fails_the_conformance_run(name, mutation
     assert mutation_runs[name].returncode != 0, f"the {name} mistake went unnoticed:\n{out}\n{err[-2000:]}"
     assert needle in err, err[-3000:]
     assert "/code/resnet_hub/export/" in err  # the traceback runs through the mutated copy, not the original
+
+
+def test_bindings_without_their_libraries_keep_the_real_import_error():
+    """The common broken install: the bindings are there, libnvinfer is not. The error must say so (with
+    Python's own reason), not claim TensorRT is 'not installed'."""
+    version = VERSIONS[-1]
+    env = dict(os.environ, PYTHONPATH=str(_bindings(version)))
+    env.pop("LD_LIBRARY_PATH", None)
+    proc = subprocess.run([sys.executable, "-c", "from resnet_hub.export.tensorrt import import_tensorrt\n"
+                           "try:\n    import_tensorrt()\nexcept Exception as e:\n    print(type(e).__name__, e)"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    if "TensorRTImportError" not in proc.stdout:
+        pytest.skip(f"TensorRT {major(version)} libraries are installed on this machine: {proc.stdout[-300:]}")
+    assert "installed but cannot be imported" in proc.stdout
+    assert f"libnvinfer.so.{major(version)}" in proc.stdout  # the loader's own words survive
+    assert "not installed" not in proc.stdout
