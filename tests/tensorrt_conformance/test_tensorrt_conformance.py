@@ -219,5 +219,5 @@ def test_bindings_without_their_libraries_keep_the_real_import_error():
     if "TensorRTImportError" not in proc.stdout:
         pytest.skip(f"TensorRT {major(version)} libraries are installed on this machine: {proc.stdout[-300:]}")
     assert "installed but cannot be imported" in proc.stdout
-    assert f"libnvinfer.so.{major(version)}" in proc.stdout  # the loader's own words survive
+    assert f".so.{major(version)}: cannot open shared object file" in proc.stdout  # the loader's own words
     assert "not installed" not in proc.stdout
