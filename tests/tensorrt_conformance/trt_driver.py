@@ -2,7 +2,7 @@
 PYTHONPATH, the C stand-in on LD_LIBRARY_PATH): drives the project's TensorRT code end to end with only
 ``Builder``, ``OnnxParser`` and ``Runtime`` replaced by strict autospecs, and writes what it called as JSON.
 
-    python trt_driver.py REPORT.json WORKDIR [--only fp32,fp16,...] [--no-benchmark]
+    python trt_driver.py REPORT.json WORKDIR [--only fp32,fp16,...] [--no-benchmark] [--mutations FILE.json]
 
 Any mismatch with the real API (a misspelt method, property, enum member or a wrong argument) raises and the
 process exits non-zero with the traceback on stderr.
@@ -162,6 +162,53 @@ def run_benchmark(trt, strict, rt, work: Path) -> dict:
                 executed=len(fakes.context.execute_async_v3.call_args_list))
 
 
+def _load(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_mutations(trt, strict, mutations: list[dict], work: Path) -> dict:
+    """Each mistake typed into a copy of export/tensorrt_plan.py + export/tensorrt.py, loaded in place of the
+    originals (same process: one torch import for all), then its scenario run; what it raised, and where."""
+    import traceback
+
+    import resnet_hub.export.tensorrt as original_rt
+    import resnet_hub.export.tensorrt_plan as original_plan
+
+    names = ("resnet_hub.export.tensorrt_plan", "resnet_hub.export.tensorrt")
+    results = {}
+    for mutation in mutations:
+        copy = work / "mutations" / mutation["name"]
+        copy.mkdir(parents=True)
+        for module in (original_plan, original_rt):
+            text = Path(module.__file__).read_text()
+            if Path(module.__file__).name == mutation["file"]:
+                if text.count(mutation["original"]) != 1:
+                    raise AssertionError(f"{mutation['original']!r} not found once in {mutation['file']}")
+                text = text.replace(mutation["original"], mutation["mistake"])
+            (copy / Path(module.__file__).name).write_text(text)
+        try:
+            _load(copy / "tensorrt_plan.py", names[0])
+            rt = _load(copy / "tensorrt.py", names[1])
+            spec = scenarios(trt.__version__)[mutation["scenario"]]
+            scenario_work = copy / "run"
+            scenario_work.mkdir()
+            run_plan(trt, strict, rt, mutation["scenario"], spec, scenario_work)
+            results[mutation["name"]] = dict(error=None)
+        except Exception as exc:  # the point: the mistake must surface as an exception
+            frames = traceback.extract_tb(exc.__traceback__)
+            results[mutation["name"]] = dict(error=f"{type(exc).__name__}: {exc}",
+                                             files=[frame.filename for frame in frames])
+        finally:
+            sys.modules[names[0]], sys.modules[names[1]] = original_plan, original_rt
+    return results
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("report")
@@ -169,6 +216,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", default="")
     parser.add_argument("--no-benchmark", action="store_true")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--mutations", default=None, help="JSON list of mistakes to type into copies of the code")
     args = parser.parse_args(argv)
 
     import tensorrt as trt  # the real bindings of this subprocess's version
@@ -188,6 +236,8 @@ def main(argv: list[str]) -> int:
         report["cache"] = run_cache(trt, strict, rt, work)
     if not args.no_benchmark:
         report["benchmark"] = run_benchmark(trt, strict, rt, work)
+    if args.mutations:
+        report["mutations"] = run_mutations(trt, strict, json.loads(Path(args.mutations).read_text()), work)
     Path(args.report).write_text(json.dumps(report, indent=2, default=list))
     return 0
 
