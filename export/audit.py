@@ -25,7 +25,8 @@ from .errors import ExportError
 MANIFEST = "manifest.json"
 ENGINE_SUFFIX = ".plan"
 # Triton's TensorRT model directory keeps only the plan; the ONNX graphs its build went through stay behind.
-_NOT_SHIPPED_IN_TRITON_TENSORRT = (".onnx", ".onnx.data")
+# (Its engine record is kept in the model directory's manifest.json instead of model.plan.json.)
+_NOT_SHIPPED_IN_TRITON_TENSORRT = (".onnx", ".onnx.data", ".plan.json")
 
 
 class AuditError(ExportError):
@@ -212,7 +213,11 @@ def rerun_parity(directory: Path, manifest: dict[str, Any], weights: Path | None
         artifact, runtime = str(entry.get("artifact")), str(entry.get("runtime"))
         path = _locate(directory, artifact) or _locate(directory, f"{artifact}/{artifact}")  # Triton dir form
         if path is None:
-            runs.append(ParityRun(artifact, runtime, "failed", "the artifact is missing"))
+            if manifest.get("format") == "triton-tensorrt" and artifact.endswith(_NOT_SHIPPED_IN_TRITON_TENSORRT):
+                runs.append(ParityRun(artifact, runtime, "not re-run", "a build input, not part of this model "
+                                                                        "directory"))
+            else:
+                runs.append(ParityRun(artifact, runtime, "failed", "the artifact is missing"))
             continue
         try:
             if artifact.endswith(ENGINE_SUFFIX):
