@@ -10,6 +10,11 @@ plan depends on the TensorRT generation:
   takes precision from the graph, as TensorRT 11 must.
 * TensorRT 11: strongly typed only (the precision flags and calibrators are removed). fp16 comes from an fp16
   ONNX graph, int8 from Q/DQ nodes inserted by NVIDIA ModelOpt; no precision flags at all.
+
+Portability is part of the plan too: ``version_compatible`` adds ``BuilderFlag.VERSION_COMPATIBLE`` (later
+TensorRT runtimes can load the engine; the runtime must then allow the engine's embedded host code) and
+``hardware_compatibility='ampere+'`` sets ``HardwareCompatibilityLevel.AMPERE_PLUS`` (any GPU of compute
+capability >= 8.0). What may load where is decided in :mod:`export.engine_record`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .engine_record import check_hardware_choice
 from .errors import ExportOptionError, ProfileShapeError
 
 Precision = Literal["fp32", "fp16", "int8"]
@@ -127,6 +133,22 @@ class BuildPlan:
     optimization_level: int
     timing_cache: Path | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    version_compatible: bool = False
+    hardware_compatibility: str = "same"  # 'same' | 'ampere+'
+    hardware_level: str | None = None  # name in tensorrt.HardwareCompatibilityLevel; None: TensorRT's default
+
+    @property
+    def runtime_allows_host_code(self) -> bool:
+        """Version-compatible plans embed TensorRT's lean runtime (host code) that the runtime must be allowed
+        to run (``Runtime.engine_host_code_allowed``); only load such plans from a trusted source."""
+        return self.version_compatible
+
+    def flags_record(self) -> dict[str, object]:
+        """Every build setting that changes the engine (for the engine record and the cache key)."""
+        return dict(network_flags=list(self.network_flags), builder_flags=list(self.builder_flags),
+                    version_compatible=self.version_compatible, hardware_compatibility=self.hardware_compatibility,
+                    optimization_level=self.optimization_level, workspace_bytes=self.workspace_bytes,
+                    onnx_variant=self.onnx_variant)
 
     @property
     def needs_quantization(self) -> bool:
@@ -145,9 +167,13 @@ def plan_build(
     workspace_mib: int = 4096,
     optimization_level: int = 3,
     timing_cache: Path | None = None,
+    version_compatible: bool = False,
+    hardware_compatibility: str = "same",
+    compute_capability: tuple[int, int] | None = None,
 ) -> BuildPlan:
     """Decide flags and the ONNX graph to feed for ``precision`` on this TensorRT generation."""
     v = parse_version(version) if isinstance(version, str) else version
+    hardware_level = check_hardware_choice(hardware_compatibility, compute_capability)
     if precision not in PRECISIONS:
         raise ExportOptionError(f"Unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     if workspace_mib < 1:
@@ -177,6 +203,12 @@ def plan_build(
             notes.append(f"TensorRT {v.text}: fp32 network, no precision flags (TF32 may be used on Ampere+)")
     if onnx_variant == "int8-qdq":
         notes.append("int8 scales come from ModelOpt Q/DQ calibration on --calib-dir images")
+    if version_compatible:
+        builder_flags = (*builder_flags, "VERSION_COMPATIBLE")
+        notes.append("version-compatible: later TensorRT runtimes can load the engine (it embeds the lean runtime)")
+    if hardware_level is not None:
+        notes.append("hardware-compatible: runs on any Ampere or newer GPU (compute capability >= 8.0), "
+                     "possibly a little slower")
     return BuildPlan(
         version=v,
         precision=precision,
@@ -188,6 +220,9 @@ def plan_build(
         optimization_level=optimization_level,
         timing_cache=timing_cache,
         notes=tuple(notes),
+        version_compatible=version_compatible,
+        hardware_compatibility=hardware_compatibility,
+        hardware_level=hardware_level,
     )
 
 

@@ -317,20 +317,15 @@ def _tensorrt_runner(model: nn.Module, x: torch.Tensor, device: torch.device, wo
     except ImportError as exc:
         raise _Unavailable(f"the 'tensorrt' package is not installed; {hint}") from exc
     try:
-        from resnet_hub.export.onnx import OnnxOptions, export_onnx_model
-        from resnet_hub.export.tensorrt import TensorRTModule, TensorRTOptions, build_engine, plan_for
+        from resnet_hub.export.tensorrt import TensorRTModule, benchmark_engine, cuda_environment
     except ImportError as exc:
         raise _Unavailable(f"TensorRT export is not available in this install (resnet_hub.export.tensorrt: {exc})") from exc
-    batch, chw = int(x.shape[0]), tuple(int(d) for d in x.shape[1:])
-    onnx_path = export_onnx_model(model.cpu(), workdir / "tensorrt.onnx", input_shape=tuple(x.shape),
-                                  dynamic_batch=True, opset=20, exporter="dynamo", single_file=True, half=False)
+    batch = int(x.shape[0])
+    here = cuda_environment(tensorrt, device)
+    engine_bytes, _plan = benchmark_engine(model.cpu(), tuple(x.shape), workdir, here)
     model.to(device)
-    props = torch.cuda.get_device_properties(device)
-    plan = plan_for(TensorRTOptions(precision="fp32", min_batch=batch, opt_batch=batch, max_batch=batch),
-                    OnnxOptions(batch_size=batch, dynamic_batch=True), tensorrt.__version__, props.name,
-                    (props.major, props.minor))
-    engine = TensorRTModule(build_engine(onnx_path, plan, chw))
-    return _Runner("tensorrt", f"TensorRT {tensorrt.__version__} engine, fp32, profile batch {batch} ({props.name})",
+    engine = TensorRTModule(engine_bytes)
+    return _Runner("tensorrt", f"TensorRT {here.tensorrt_version} engine, fp32, profile batch {batch} ({here.gpu_name})",
                    _torch_call(engine, x))
 
 

@@ -22,9 +22,9 @@ app = typer.Typer(
 )
 
 # One module per command group; each defines register(app). Order = order in --help.
-from . import benchmark, convert, evaluate, export, finetune, models, predict, publish  # noqa: E402
+from . import benchmark, convert, evaluate, export, finetune, models, predict, publish, verify  # noqa: E402
 
-for _module in (models, finetune, evaluate, predict, benchmark, convert, publish, export):
+for _module in (models, finetune, evaluate, predict, benchmark, convert, publish, export, verify):
     _module.register(app)
 
 

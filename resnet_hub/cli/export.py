@@ -60,6 +60,14 @@ def export_command(
     optimization_level: int = typer.Option(3, "--optimization-level", help="TensorRT builder level 0-5."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file to reuse."),
     use_timing_cache: bool = typer.Option(True, "--use-timing-cache/--no-timing-cache"),
+    version_compatible: bool = typer.Option(False, "--version-compatible",
+                                            help="TensorRT: an engine later TensorRT versions can load."),
+    hardware_compatibility: str = typer.Option("same", "--hardware-compatibility",
+                                               help="TensorRT: same (this GPU architecture) | ampere+ (any GPU "
+                                                    "of compute capability >= 8.0)."),
+    engine_cache: bool = typer.Option(True, "--engine-cache/--no-engine-cache",
+                                      help="TensorRT: reuse an engine built from the same graph, settings, "
+                                           "TensorRT version and GPU architecture."),
     triton_name: Optional[str] = typer.Option(None, "--triton-name", help="Triton model name prefix."),
     preferred_batch: List[int] = typer.Option([], "--preferred-batch", help="Triton preferred batch size (repeat)."),
     queue_delay_us: int = typer.Option(100, "--queue-delay-us", help="Triton dynamic batching max queue delay."),
@@ -89,7 +97,9 @@ def export_command(
     trt_options = TensorRTOptions(precision=chosen or "fp16", min_batch=min_batch, opt_batch=opt_batch,
                                   max_batch=max_batch, workspace_mib=workspace, optimization_level=optimization_level,
                                   timing_cache=timing_cache, use_timing_cache=use_timing_cache,
-                                  calib_dir=Path(calib) if calib else None, calib_limit=calib_limit)
+                                  calib_dir=Path(calib) if calib else None, calib_limit=calib_limit,
+                                  version_compatible=version_compatible,
+                                  hardware_compatibility=hardware_compatibility, engine_cache=engine_cache)
     triton_options = TritonOptions(model_name=triton_name, max_batch_size=max_batch,
                                    preferred_batch_sizes=tuple(preferred_batch) or None,
                                    max_queue_delay_us=queue_delay_us, instance_count=instances,
