@@ -444,7 +444,7 @@ def _run(ray, model: BatchModel, description: ModelDescription, files: list[str]
     """The Ray Data pipeline: paths -> decode (tasks) -> classify (actor pool), streamed back in input order."""
     if not files:
         return
-    dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=_blocks(len(files), batch_size))
+    dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=_blocks(len(files), batch_size, num_workers))
     dataset.context.execution_options.preserve_order = True  # rows come back in input order
     dataset.context.enable_progress_bars = False  # a library does not draw on the terminal; callers get on_progress
     decoded = dataset.map_batches(decode_batch, fn_kwargs=dict(data_config=description.data_config),
@@ -457,9 +457,10 @@ def _run(ray, model: BatchModel, description: ModelDescription, files: list[str]
     yield from classified.iter_batches(batch_size=None, batch_format="pyarrow")
 
 
-def _blocks(n_files: int, batch_size: int) -> int:
-    """Enough blocks for every worker to stay busy, not so many that scheduling dominates (~4 batches each)."""
-    return max(1, min(n_files, -(-n_files // (batch_size * 4)), 10_000))
+def _blocks(n_files: int, batch_size: int, num_workers: int) -> int:
+    """Blocks of ~4 batches (fine-grained enough to balance, coarse enough that scheduling stays cheap), and at
+    least a few per worker so that none idles on a small input."""
+    return max(1, min(n_files, max(num_workers * 4, -(-n_files // (batch_size * 4)))))
 
 
 def _check_resources(ray, num_workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -85,8 +86,9 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
     from ..batch_predict import TorchBatchModel, check_output, import_ray, predict_with_ray
 
     check_output(output, force)  # before Ray starts: a refused output costs nothing
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # Ray Data's per-dataset INFO lines (read at import)
     import_ray()
-    logging.getLogger("ray").setLevel(logging.WARNING)  # Ray Data's per-dataset INFO lines
+    logging.getLogger("ray").setLevel(logging.WARNING)
     if Path(name).is_dir():
         from ..export.batch_model import ExportBatchModel
 
