@@ -19,7 +19,7 @@ import random
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Literal, Sequence
 
 from .errors import DatasetError, MissingDependencyError
 
@@ -50,13 +50,17 @@ class SkippedFile:
 # --- one image -------------------------------------------------------------------------------------------
 
 
-def load_image(path: str | os.PathLike) -> "PILImage.Image":
-    """Open, fully decode, orient and convert an image to 8-bit RGB; ImageLoadError with a short reason otherwise."""
+def load_image(path: str | os.PathLike | BinaryIO) -> "PILImage.Image":
+    """Open, fully decode, orient and convert an image to 8-bit RGB; ImageLoadError with a short reason otherwise.
+
+    ``path`` may also be an open binary stream (bytes read from object storage), decoded the same way.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    if path.exists() and not path.is_file() and not path.is_dir():
-        raise ImageLoadError(f"not a regular file ({_file_kind(path)})")
+    if not hasattr(path, "read"):
+        path = Path(path)
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise ImageLoadError(f"not a regular file ({_file_kind(path)})")
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later inside the transform
