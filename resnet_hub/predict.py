@@ -215,6 +215,7 @@ def build_predictor(
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
+    from .model_loading import label_names_from_metadata
     from .weights import read_metadata
 
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
@@ -230,5 +231,8 @@ def build_predictor(
     model = create_model(name, pretrained=pretrained, weights=weights, **kwargs).eval()
     data_config = data_config_for(model, override)
     run_model = prepare_for_inference(model) if optimize else model
-    return Predictor(run_model.to(device), data_config=data_config, device=device,
-                     labels=class_names(int(getattr(model, "num_classes", 1000))))
+    num_classes = int(getattr(model, "num_classes", 1000))
+    # Fine-tuned weights record their class names ('cat', 'dog', '0'..'9'): show those, not 'class N'.
+    recorded = label_names_from_metadata(metadata) if weights is not None else None
+    labels = recorded if recorded is not None and len(recorded) == num_classes else class_names(num_classes)
+    return Predictor(run_model.to(device), data_config=data_config, device=device, labels=labels)
