@@ -453,7 +453,11 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
                              max_batch=None if options.dynamic_batch else options.batch_size)
     timings["verify_s"] = time.perf_counter() - start
     if not report.passed:
-        raise VerificationError(f"ONNX export of {source.name} does not match PyTorch: {report.describe()}", report)
+        advice = (" For int8 this means the calibration images do not represent the inputs (blank images, another "
+                  "preprocessing): calibrate on a few hundred representative images (--calib-data)."
+                  if precision == "int8" else "")
+        raise VerificationError(f"ONNX export of {source.name} does not match PyTorch: {report.describe()}.{advice} "
+                                "Nothing was written.", report)
     accuracy = None
     if real.eval is not None:
         from .accuracy import accuracy_gate

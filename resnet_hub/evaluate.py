@@ -130,9 +130,10 @@ def score(
     for index, name in enumerate(prepared.images.classes):
         members = data_labels == index
         count = int(members.sum())
-        per_class.append(ClassAccuracy(name=name, n=count, top1=float(hit1[members].float().mean()) if count else 0.0))
+        per_class.append(ClassAccuracy(name=name, n=count, top1=int(hit1[members].sum()) / count if count else 0.0))
     n = len(labels)
-    return Evaluation(top1=float(hit1.float().mean()), top5=float(hit5.float().mean()), n=n, per_class=per_class,
+    # Exact fractions of counts (float32 means would differ from an independent count in the 8th digit).
+    return Evaluation(top1=int(hit1.sum()) / n, top5=int(hit5.sum()) / n, n=n, per_class=per_class,
                       target=target, runtime=runtime, data=prepared.images.describe(),
                       preprocessing=_jsonable(prepared.data_config), skipped=list(prepared.skipped),
                       predictions=best[:, 0])
