@@ -61,6 +61,9 @@ class CardInfo:
     metrics: Mapping[str, float] = field(default_factory=dict)
     source: Mapping[str, str] = field(default_factory=dict)
     tag: str | None = None
+    eval_dataset: str | None = None  # where measured metrics come from (else the first training dataset)
+    eval_split: str | None = None
+    metrics_source: str | None = None  # a sentence for the card: how the metrics were measured
 
 
 def card_metadata(info: CardInfo):
@@ -69,10 +72,11 @@ def card_metadata(info: CardInfo):
 
     eval_results = None
     if info.metrics:
-        dataset = info.datasets[0] if info.datasets else "unknown"
+        dataset = info.eval_dataset or (info.datasets[0] if info.datasets else "unknown")
         eval_results = [
             EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
-                       metric_type=name, metric_value=value)
+                       dataset_split=info.eval_split, metric_type=name, metric_value=value,
+                       verified=False)
             for name, value in info.metrics.items()
         ]
     return ModelCardData(
@@ -100,7 +104,8 @@ def render_model_card(info: CardInfo) -> str:
         tag = info.variant.tag(info.tag)
         source = f"Weights: {tag.description} ({tag.origin}), first published as `{tag.hf_hub_id}`.\n"
     metrics = "".join(f"| {k} | {v} |\n" for k, v in info.metrics.items())
-    metrics_table = f"\n## Metrics\n\n| metric | value |\n|---|---|\n{metrics}" if metrics else ""
+    measured = f"\nMeasured with {info.metrics_source}.\n" if info.metrics_source else ""
+    metrics_table = f"\n## Metrics\n\n| metric | value |\n|---|---|\n{metrics}{measured}" if metrics else ""
     body = f"""
 # {name}
 

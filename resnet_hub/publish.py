@@ -88,8 +88,13 @@ def build_hub_folder(
     metrics: Mapping[str, float] | None = None,
     label_names: Sequence[str] | None = None,
     overwrite: bool = False,
+    eval_data: str | os.PathLike | None = None,
 ) -> HubFolder:
-    """Write ``model.safetensors``, ``config.json`` and ``README.md`` for ``name`` (``variant[.tag]``)."""
+    """Write ``model.safetensors``, ``config.json`` and ``README.md`` for ``name`` (``variant[.tag]``).
+
+    The card's ``model-index`` carries measured accuracy: evaluated on ``eval_data`` when given, else the
+    validation accuracy that ``resnet-hub finetune`` recorded in the weights; ``metrics`` given by hand win.
+    """
     from .converters.common import fit_model
 
     check_repo_id(repo_id)
@@ -112,7 +117,13 @@ def build_hub_folder(
         raise PublishError(f"{out_dir} is not empty; choose another folder or pass --force (overwrite=True).")
 
     preprocessing = _preprocessing(metadata, tag, variant)
+    if label_names is None:
+        from .model_loading import label_names_from_metadata
+
+        recorded = label_names_from_metadata(metadata)  # fine-tuned weights name their classes
+        label_names = recorded if recorded is not None and len(recorded) == num_classes else None
     labels = _label_names(num_classes, datasets, label_names)
+    measured = _measured_accuracy(weights, metadata, eval_data)
     target = out_dir / WEIGHTS_FILENAME
     atomic_write(target, lambda tmp: shutil.copyfile(weights, tmp), overwrite=True)
     sha256 = sha256_of_file(target)
@@ -122,7 +133,9 @@ def build_hub_folder(
     card = CardInfo(
         repo_id=repo_id, variant=variant, preprocessing=preprocessing, num_classes=num_classes, sha256=sha256,
         license=license or (tag.license if tag else None), datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
-        metrics=dict(metrics or {}), source=source, tag=tag.tag if tag else None,
+        metrics={**(measured.metrics if measured else {}), **dict(metrics or {})}, source=source,
+        tag=tag.tag if tag else None, eval_dataset=measured.dataset if measured else None,
+        eval_split=measured.split if measured else None, metrics_source=measured.source if measured else None,
     )
     _write_text(out_dir / README_FILENAME, render_model_card(card))
     return HubFolder(path=out_dir, repo_id=repo_id, architecture=variant.name, sha256=sha256, config=config)
@@ -174,18 +187,56 @@ def publish(
     datasets: Sequence[str] = (),
     metrics: Mapping[str, float] | None = None,
     label_names: Sequence[str] | None = None,
+    eval_data: str | os.PathLike | None = None,
     token: str | None = None,
     endpoint: str | None = None,
     overwrite: bool = False,
 ) -> PublishResult:
     """Build the Hub folder and upload it; with ``dry_run_dir`` only write the folder there."""
-    card_args = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names)
+    card_args = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names,
+                     eval_data=eval_data)
     if dry_run_dir is not None:
         folder = build_hub_folder(name, weights, dry_run_dir, repo_id, overwrite=overwrite, **card_args)
         return PublishResult(folder=folder, uploaded=False, revision=revision)
     with tempfile.TemporaryDirectory(prefix="resnet-hub-publish-") as tmp:
         folder = build_hub_folder(name, weights, tmp, repo_id, **card_args)
         return upload_folder(folder, private=private, revision=revision, token=token, endpoint=endpoint)
+
+
+@dataclass(frozen=True)
+class MeasuredAccuracy:
+    metrics: dict[str, float]  # top1 / top5 in percent, as model cards state them
+    dataset: str
+    split: str
+    source: str  # how it was measured, for the card's text
+
+
+def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> MeasuredAccuracy | None:
+    if eval_data is not None:
+        from .errors import DatasetError, EvaluationError
+        from .evaluate import evaluate
+
+        try:
+            result = evaluate(str(weights), eval_data)
+        except (DatasetError, EvaluationError) as exc:
+            raise PublishError(f"--eval-data {eval_data}: {exc}") from exc
+        return MeasuredAccuracy(metrics={"top1": round(100 * result.top1, 2), "top5": round(100 * result.top5, 2)},
+                                dataset=Path(str(result.data["source"])).name or str(result.data["source"]),
+                                split=str(result.data["split"]).split(" ", 1)[0],
+                                source=f"`resnet-hub evaluate` on {result.n} images of {result.data['source']} "
+                                       f"({result.data['split']})")
+    raw = metadata.get("training")
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+        data = record["data"]["val"]
+        metrics = {"top1": round(100 * float(record["val_top1"]), 2), "top5": round(100 * float(record["val_top5"]), 2)}
+    except (ValueError, KeyError, TypeError):
+        return None
+    return MeasuredAccuracy(metrics=metrics, dataset=Path(str(data["source"])).name or str(data["source"]),
+                            split="validation", source=f"`resnet-hub finetune`'s validation split ({data.get('n')} "
+                                                      f"images of {data['source']}, {data.get('split')})")
 
 
 def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:

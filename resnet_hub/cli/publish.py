@@ -33,6 +33,9 @@ def publish_command(
     dataset: list[str] = typer.Option([], "--dataset", help="Training dataset id (repeatable)."),
     metric: list[str] = typer.Option([], "--metric", help="NAME=VALUE for the card (repeatable), e.g. top1=80.4."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class name per line."),
+    eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Labelled images (folder or 'digits') to "
+                                                                      "measure top-1/top-5 for the card's model-index "
+                                                                      "(default: the accuracy finetune recorded)."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --dry-run directory."),
 ) -> None:
     """Publish weights so `timm.create_model('hf-hub:ORG/NAME', pretrained=True)` loads them."""
@@ -44,7 +47,7 @@ def publish_command(
     with console.status(f"{action} ..."):
         result = publish(name, weights, repo_id, private=private, revision=revision, dry_run_dir=dry_run,
                          license=license, datasets=dataset, metrics=_metrics(metric), label_names=label_names,
-                         overwrite=force)
+                         overwrite=force, eval_data=eval_data)
     folder = result.folder
     out = Console()
     out.print(f"[bold]{folder.architecture}[/bold] ({folder.config['num_classes']} classes) -> {repo_id}")
