@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_helpers import wait_for
 import torch
 
 import resnet_hub
@@ -95,12 +96,7 @@ def test_convert_output_into_proc_or_under_a_file_is_one_line(tmp_path, resnet_h
 # --- item 12: Ctrl-C -------------------------------------------------------------------------------------
 
 def _wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
+    wait_for(predicate, timeout)
 
 
 def _maps(pid: int) -> str:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_helpers import wait_for
 from export_helpers import REPO_ROOT, run_cli, tree
 
 from resnet_hub.errors import OutputPathError
@@ -18,12 +19,7 @@ from resnet_hub.export.files import STAGING_PREFIX, StagedFiles, StagedTree, lef
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
+    wait_for(predicate, timeout)
 
 
 def _export(*args: str) -> subprocess.Popen:
