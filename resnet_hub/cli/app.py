@@ -17,7 +17,7 @@ app = typer.Typer(
     help="ResNet family for timm / torch.hub: list, inspect, finetune, evaluate, predict, benchmark, convert, "
          "publish and export.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 
