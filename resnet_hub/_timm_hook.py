@@ -74,7 +74,8 @@ class _TimmFinder(importlib.abc.MetaPathFinder):
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
                     spec.loader = _RegisteringLoader(spec.loader)
                 return spec
-        return None  # timm is not installed: the import fails as it would without us
+        install()  # timm is not installed (yet): the import fails as it would without us; keep waiting
+        return None
 
 
 _finder = _TimmFinder()
