@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -299,6 +299,24 @@ for _depth, _layers in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 3
             default_preprocessing=KERAS_TF,
         )
     )
+
+
+def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dict[str, Any]:
+    """timm ``pretrained_cfg`` of one weight set (or of the untrained variant when ``tag`` is None).
+
+    Lives here, not in ``registry``, because it only reads the table: ``resnet-hub info`` shows it without
+    importing timm (``registry`` re-exports it for the code that registers with timm)."""
+    preprocessing = tag.preprocessing if tag else variant.default_preprocessing
+    cfg: dict[str, Any] = dict(
+        num_classes=tag.num_classes if tag else 1000,
+        pool_size=(7, 7),
+        first_conv=variant.first_conv,
+        classifier="fc",
+        **preprocessing.to_timm(),
+    )
+    if tag is not None:
+        cfg.update(hf_hub_id=tag.hf_hub_id, license=tag.license, origin_url=tag.origin, notes=(tag.description,))
+    return cfg
 
 
 HF_HUB_PREFIX = "hf-hub:"

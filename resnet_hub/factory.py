@@ -6,13 +6,15 @@ import fnmatch
 import json
 import os
 from dataclasses import dataclass, replace
-from typing import Any
-
-import timm
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .configs import HF_HUB_PREFIX, Preprocessing, PretrainedTag, VariantConfig, get_variant, variant_names
-from .weights import load_weights_into
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# timm / torch are imported inside create_model: name resolution (resolve_model, list_models) serves
+# `resnet-hub info` / `list`, which must not pay their import time.
 
 _HUB_PREFIXES = ("hf-hub:", "local-dir:")
 
@@ -115,6 +117,10 @@ def create_model(
         get_variant(name)  # unknown names and tags fail here with suggestions rather than deep inside timm
     if pretrained and weights is not None:
         raise ValueError("Pass either pretrained=True or weights=PATH, not both")
+    import timm  # also registers our variants, if this is the first import of timm (see resnet_hub._timm_hook)
+
+    from .weights import load_weights_into
+
     hub_args = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items() if v is not None}
     model = timm.create_model(name, pretrained=pretrained, **hub_args, **kwargs)
     if weights is not None:

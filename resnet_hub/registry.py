@@ -11,27 +11,12 @@ from typing import Any, Callable
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
 
-from .configs import VARIANTS, PretrainedTag, VariantConfig
+from .configs import VARIANTS, VariantConfig, pretrained_cfg_for  # noqa: F401  (pretrained_cfg_for: re-exported)
 from .converters import timm_resnetv2
 from .resnet import ResNet
 from .resnetv2 import ResNetV2
 
 __all__: list[str] = []
-
-
-def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dict[str, Any]:
-    """timm ``pretrained_cfg`` of one weight set (or of the untrained variant when ``tag`` is None)."""
-    preprocessing = tag.preprocessing if tag else variant.default_preprocessing
-    cfg: dict[str, Any] = dict(
-        num_classes=tag.num_classes if tag else 1000,
-        pool_size=(7, 7),
-        first_conv=variant.first_conv,
-        classifier="fc",
-        **preprocessing.to_timm(),
-    )
-    if tag is not None:
-        cfg.update(hf_hub_id=tag.hf_hub_id, license=tag.license, origin_url=tag.origin, notes=(tag.description,))
-    return cfg
 
 
 def _default_cfgs() -> dict:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..benchmark import BenchmarkReport, run_benchmark
+if TYPE_CHECKING:
+    from ..benchmark import BenchmarkReport
 
 
 def benchmark_command(
@@ -38,6 +39,8 @@ def benchmark_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
 ) -> None:
     """Measure inference speed on several backends in one run, against timm's eager model of the same architecture."""
+    from ..benchmark import run_benchmark  # torch & co. only when the command runs (`--help` stays instant)
+
     err = Console(stderr=True)
     with err.status("benchmarking") as status:
         report = run_benchmark(

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..configs import get_variant, variant_names
-from ..registry import pretrained_cfg_for
+# Only the variant table and precomputed counts: `list` and `info` answer without importing torch or timm.
+from ..configs import get_variant, pretrained_cfg_for, variant_names
 from ..stats import model_stats
 
 
@@ -35,7 +35,8 @@ def _summary(name: str, img_size: int) -> dict:
 
 def list_command(
     pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'myresnext*'."),
-    img_size: int = typer.Option(224, help="Image size the GMACs are measured at."),
+    img_size: int = typer.Option(224, help="Image size the GMACs are measured at (224 is precomputed; other sizes "
+                                           "are measured, which takes seconds)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (the README's)."),
 ) -> None:

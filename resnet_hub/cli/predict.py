@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
@@ -14,7 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..predict import PredictionRun, build_predictor, expand_image_paths
+if TYPE_CHECKING:
+    from ..predict import PredictionRun
 
 
 def predict_command(
@@ -40,6 +41,8 @@ def predict_command(
     force: bool = typer.Option(False, "--force", help="--engine ray: replace an existing --output file."),
 ) -> None:
     """Classify images; unreadable files are skipped with a warning (exit 1 only if none could be read)."""
+    from ..predict import build_predictor, expand_image_paths  # torch only when the command runs
+
     err = Console(stderr=True)
     if weights is not None and pretrained:
         raise typer.BadParameter("pass either --weights FILE or --pretrained, not both")
