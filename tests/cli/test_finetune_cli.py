@@ -1,0 +1,51 @@
+"""`resnet-hub finetune` as a user runs it: progress on stderr, a JSON record on stdout, one clear line on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import run_resnet_hub
+from PIL import Image
+
+from resnet_hub.weights import read_metadata
+
+
+def _folder(root, classes=("circle", "square"), per_class=6):
+    """Two visibly different classes of real (drawn) images."""
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 40, (24, 24), dtype=np.uint8)
+            if name == "square":
+                pixels[6:18, 6:18] = 230
+            else:
+                yy, xx = np.mgrid[:24, :24]
+                pixels[(yy - 12) ** 2 + (xx - 12) ** 2 < 40] = 230
+            Image.fromarray(pixels, mode="L").save(root / name / f"{i}.png")  # grey: becomes RGB on load
+    return root
+
+
+def test_finetune_writes_weights_and_prints_the_record(tmp_path):
+    data = _folder(tmp_path / "shapes")
+    out = tmp_path / "shapes.safetensors"
+    proc = run_resnet_hub("finetune", "myresnet18", "--data", str(data), "--epochs", "2", "--img-size", "32",
+                          "--batch-size", "4", "--output", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["classes"] == ["circle", "square"] and record["epochs"] == 2 and len(record["history"]) == 2
+    assert "epoch 2/2" in proc.stderr  # a progress bar per epoch
+    assert json.loads(read_metadata(out)["label_names"]) == ["circle", "square"]
+    # the same file predicts with the recorded class names
+    predicted = run_resnet_hub("predict", "myresnet18", str(data / "square" / "0.png"), "--weights", str(out),
+                               "--json", "--topk", "1")
+    assert json.loads(predicted.stdout)["predictions"][0]["topk"][0]["label"] in ("circle", "square")
+
+
+def test_single_class_folder_is_one_clear_line_and_no_output(tmp_path):
+    data = _folder(tmp_path / "one", classes=("only",))
+    out = tmp_path / "x.safetensors"
+    proc = run_resnet_hub("finetune", "myresnet18", "--data", str(data), "--output", str(out))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "single class" in proc.stderr and not out.exists()
