@@ -79,6 +79,7 @@ class _ArrayReader:
     """onnxruntime.quantization.CalibrationDataReader over an (N, C, H, W) array, in small batches."""
 
     def __init__(self, input_name: str, data: np.ndarray, batch_size: int = 16) -> None:
+        # float32 (N, C, H, W) for a plain graph; uint8 (N, H, W, 3) pixels for one with embedded preprocessing.
         self.input_name = input_name
         self.data = data
         self.batch_size = batch_size
@@ -115,6 +116,8 @@ def quantize_for_cpu(
                                 f"{', '.join(CALIBRATION_METHODS)}")
     if calibration.ndim != 4 or len(calibration) < 1:
         raise ExportOptionError(f"Calibration data must be a non-empty (N, C, H, W) array, got {calibration.shape}")
+    # Pixels stay uint8 (a graph with embedded preprocessing takes them as they are); anything else is float32.
+    calibration = calibration if calibration.dtype == np.uint8 else calibration.astype(np.float32)
     reduce = resolve_reduce_range(reduce_range)
     output_path = Path(output_path)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -134,13 +137,14 @@ def quantize_for_cpu(
             quantize_static(
                 str(prepared),
                 str(output_path),
-                Reader(input_name, calibration.astype(np.float32)),
+                Reader(input_name, calibration),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 reduce_range=reduce,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
+                nodes_to_exclude=input_path_nodes(prepared),
                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
             )
         finally:
@@ -149,6 +153,31 @@ def quantize_for_cpu(
                       activation_type="uint8", weight_type="int8", reduce_range=reduce, calibration_method=method,
                       calibration_images=int(len(calibration)), calibration_source=calibration_source,
                       quantized_ops=quantized_op_counts(output_path))
+
+
+def input_path_nodes(path: str | os.PathLike) -> list[str]:
+    """Names of the nodes between the graph input and the first convolution's input, kept in fp32.
+
+    In a plain export there are none. With embedded preprocessing they are the cast, scaling, normalisation and
+    transpose: quantizing them would put the exact uint8 -> float path through 8-bit rounding of its own; the
+    first convolution quantizes its input anyway, once.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    first_conv = next((n for n in graph.node if n.op_type == "Conv"), None)
+    if first_conv is None:
+        return []
+    producers = {out: node for node in graph.node for out in node.output}
+    names: list[str] = []
+    pending = [first_conv.input[0]]
+    while pending:
+        node = producers.get(pending.pop())
+        if node is None or node.name in names:
+            continue
+        names.append(node.name)
+        pending.extend(node.input)
+    return names
 
 
 def quantized_op_counts(path: str | os.PathLike) -> dict[str, int]:
