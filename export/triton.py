@@ -33,7 +33,7 @@ from .manifest import build_manifest, write_manifest
 from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, manifest_extra, \
     manifest_preprocessing, options_dict, write_verified_onnx
 from .result import Artifact, ExportResult
-from .source import ModelSource, load_model_source, preprocessing_dict
+from .source import ModelSource, load_model_source
 
 CONFIG_FILE = "config.pbtxt"
 README_FILE = "README.md"
