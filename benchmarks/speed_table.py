@@ -36,9 +36,9 @@ def accuracy_gates(model: str, weights: str, backends: list[str]) -> dict[str, A
         if precision is None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            result = export_onnx(model, f"{tmp}/out", OnnxOptions(precision=precision, eval_data="digits",
-                                                                   calib_data="digits" if precision == "int8" else None),
-                                 weights=weights)
+            options = OnnxOptions(precision=precision, eval_data="digits",
+                                  calib_data="digits" if precision == "int8" else None)
+            result = export_onnx(model, f"{tmp}/out", options, weights=weights)
         gates[backend] = result.accuracy[0]
     return gates
 

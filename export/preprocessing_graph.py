@@ -33,6 +33,9 @@ class EmbeddedPreprocessing(nn.Module):
         # Float32 constants shaped for NHWC broadcasting, as torchvision's Normalize holds them (as tensors).
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32), persistent=False)
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32), persistent=False)
+        # Mirror the model's mode: callers that put a module in eval mode and restore it afterwards must leave the
+        # wrapped model as they found it (a new nn.Module starts in training mode).
+        self.train(model.training)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.to(torch.float32).div(255.0)  # ToTensor
@@ -56,6 +59,7 @@ class PixelGrid(nn.Module):
                              persistent=False)
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1),
                              persistent=False)
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # float64, like runtime.to_uint8_nhwc, so both round every value to the same pixel.

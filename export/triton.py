@@ -221,7 +221,7 @@ tritonserver --model-repository $(realpath ..)
 ```
 
 - input `{spec.input_name}`: UINT8, shape {shape} (NHWC: decoded RGB pixels, batch axis first), {batching}
-- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits; softmax for probabilities)
+- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits)
 - done inside the graph: cast to float32, / 255, (x - mean) / std with mean
   {[round(m, 6) for m in preprocessing['mean']]} and std {[round(s, 6) for s in preprocessing['std']]}, NHWC -> NCHW
   (timm's ToTensor + Normalize, bit for bit). Do **not** normalise on the client.

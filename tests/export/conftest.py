@@ -22,8 +22,8 @@ def source_for(bn_randomizer):
 
 @pytest.fixture(scope="session")
 def digits_resnet18(tmp_path_factory):
-    """myresnet18 fine-tuned on the built-in digits at 32 px (3 epochs of batch 32, 95 % val top-1): a model that has
-    learned something, so int8 and embedded-preprocessing checks are made on real decisions, not noise."""
+    """myresnet18 fine-tuned on the built-in digits at 32 px (3 epochs of batch 32: 95 % val top-1), a model
+    that has learned something, so int8 and embedded-preprocessing checks are made on real decisions."""
     from resnet_hub.train import FinetuneOptions, finetune
 
     path = tmp_path_factory.mktemp("digits") / "digits-r18.safetensors"

@@ -126,3 +126,15 @@ def test_cli_embed_preprocessing_with_a_dynamic_image_size_exits_1_with_one_line
     assert result.returncode == 1
     assert "needs a fixed image size" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_wrappers_leave_the_wrapped_model_in_the_mode_they_found_it(source_for):
+    from resnet_hub.export.preprocessing_graph import EmbeddedPreprocessing, PixelGrid
+
+    model = source_for("myresnet18").model.eval()
+    for wrapper in (EmbeddedPreprocessing, PixelGrid):
+        wrapped = wrapper(model, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+        was_training = wrapped.training
+        wrapped.eval()
+        wrapped.train(was_training)  # what export and verification do around their work
+        assert not model.training
