@@ -76,14 +76,15 @@ def _fp32_candidates(threads: int, n: int, repeats: int) -> Iterator[tuple[str, 
     a, b = torch.randn(n, n, generator=generator), torch.randn(n, n, generator=generator)
     with torch.inference_mode():
         yield f"torch.mm {n}^3", _best_rate(lambda: torch.mm(a, b), 2.0 * n**3, repeats)
-    try:
+    try:  # ONNX Runtime is optional (the onnx extra)
         from onnx import TensorProto, helper, numpy_helper
+
+        session = _ort_session([helper.make_node("MatMul", ["a", "b"], ["y"])],
+                               [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
+                               [numpy_helper.from_array(b.numpy(), "b")], threads)
     except ImportError:
         return
-    session = _ort_session([helper.make_node("MatMul", ["a", "b"], ["y"])],
-                           [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
-                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
-                           [numpy_helper.from_array(b.numpy(), "b")], threads)
     feed = {"a": a.numpy()}
     yield f"onnxruntime MatMul {n}^3", _best_rate(lambda: session.run(None, feed), 2.0 * n**3, repeats)
 
@@ -95,7 +96,7 @@ def _int8_candidates(threads: int, n: int, repeats: int) -> Iterator[tuple[str, 
     rng = np.random.default_rng(0)
     weights = rng.integers(-127, 128, (n, n), dtype=np.int8)
     activations = rng.integers(0, 256, (n, n), dtype=np.uint8)
-    try:
+    try:  # ONNX Runtime is optional (the onnx extra)
         from onnx import TensorProto, helper, numpy_helper
 
         session = _ort_session(
