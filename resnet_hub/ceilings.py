@@ -139,15 +139,5 @@ def measure_ceiling(arithmetic: str, threads: int, sizes: tuple[int, ...] = GEMM
                    {name: round(rate, 1) for name, rate in rates.items()})
 
 
-def measure_fp32_gemm(threads: int) -> Ceiling:
-    ceiling = measure_ceiling("fp32", threads)
-    assert ceiling is not None  # torch.mm always runs
-    return ceiling
-
-
-def measure_int8_gemm(threads: int) -> Ceiling | None:
-    return measure_ceiling("int8", threads)
-
-
 def user_ceiling(gflops: float) -> Ceiling:
     return Ceiling("fp32", float(gflops), "user", "given with --peak-gflops")
