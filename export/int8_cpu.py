@@ -8,6 +8,16 @@ ONNX Runtime's x86 integer kernels (VNNI ``vpdpbusd``) are built for.
 On x86 CPUs without VNNI, U8S8 products go through ``vpmaddubsw``, whose 16-bit intermediate sums can saturate;
 ONNX Runtime's documentation recommends ``reduce_range`` (7-bit weights) there. ``reduce_range="auto"`` decides
 from the CPU that runs the export, and the manifest records the choice.
+
+Measured on the 2-core AVX-512 VNNI CI machine (ResNet-50, batch 8, 224 px, 2 threads, ONNX Runtime 1.32): this
+graph runs 5.2x-6.8x faster than timm's eager fp32 model and ~3.4x faster than the fp32 ONNX graph. ONNX Runtime
+fuses every Q/DQ-wrapped Conv into QLinearConv, the residual Adds into QLinearAdd, the classifier into QGemm and
+MaxPool into NhwcMaxPool; only the global average pool stays fp32. QOperator format and per-tensor weights were
+no faster, int8 activations (S8S8) ~2.5x slower.
+
+With preprocessing embedded (uint8 pixels in), the nodes between the input and the first convolution (cast,
+scaling, normalisation, transpose) are excluded from quantization: the pixel path stays exact fp32 and the first
+convolution quantizes its input once, as it does for a float input.
 """
 
 from __future__ import annotations
