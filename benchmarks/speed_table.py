@@ -2,8 +2,12 @@
 
 Runs :func:`resnet_hub.benchmark.run_benchmark` for each model (timm's eager model of the same
 architecture is measured in the same run as the baseline) and prints a markdown table, followed by the
-conditions that make the numbers readable: CPU, threads, peak assumption and load average. Progress
-goes to stderr so stdout is only the markdown.
+conditions that make the numbers readable: CPU, threads, the measured GEMM ceilings and load average.
+Progress goes to stderr so stdout is only the markdown.
+
+Speed does not depend on the weights, accuracy does: with ``--digits-weights MODEL=FILE`` (weights made by
+``resnet-hub finetune MODEL --data digits``) the table's reduced-precision rows also carry the export's
+accuracy gate on the digits val split, PyTorch vs the same ONNX graph (int8 calibrated on the digits train split).
 
 Absolute numbers move with whatever else runs on the machine; the ratios, measured interleaved in one
 process, are the part to compare across machines.
@@ -13,26 +17,53 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from typing import Any
 
 from resnet_hub.benchmark import BenchmarkReport, run_benchmark
 
+# backend -> the export precision whose accuracy gate its row reports
+GATED = {"onnxruntime-int8": "int8", "onnxruntime-fp16": "fp16"}
 
-def markdown(reports: list[BenchmarkReport]) -> str:
+
+def accuracy_gates(model: str, weights: str, backends: list[str]) -> dict[str, Any]:
+    """The export's accuracy gate (PyTorch vs ONNX Runtime on the digits val split) per reduced-precision backend."""
+    from resnet_hub.export.onnx import OnnxOptions, export_onnx
+
+    gates = {}
+    for backend in backends:
+        precision = GATED.get(backend)
+        if precision is None:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            options = OnnxOptions(precision=precision, eval_data="digits",
+                                  calib_data="digits" if precision == "int8" else None)
+            result = export_onnx(model, f"{tmp}/out", options, weights=weights)
+        gates[backend] = result.accuracy[0]
+    return gates
+
+
+def markdown(reports: list[BenchmarkReport], gates: dict[str, dict[str, Any]] | None = None) -> str:
+    gates = gates or {}
     lines = [
-        "| model | backend | median ms | p90 ms | img/s | vs timm eager | % of peak | max abs diff | setup s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | backend | median ms | p90 ms | img/s | vs timm eager | % of ceiling | top-1 vs PyTorch (digits) "
+        "| max abs diff | setup s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for report in reports:
         for r in report.results:
             if not r.available:
-                lines.append(f"| {report.model} | {r.backend} | - | - | - | unavailable | - | - | - |")
+                lines.append(f"| {report.model} | {r.backend} | - | - | - | unavailable | - | - | - | - |")
                 continue
-            peak = f"{100 * r.peak_fraction:.1f}%" if r.peak_fraction is not None else "-"
+            ceiling = (f"{100 * r.ceiling_fraction:.0f}% of {r.arithmetic}" if r.ceiling_fraction is not None
+                       else "-")
+            gate = gates.get(report.model, {}).get(r.backend)
+            accuracy = (f"{100 * gate.artifact_top1:.2f}% ({gate.delta_top1:+.2f} pt)" if gate is not None else "-")
             diff = f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-"
             name = f"{r.backend} (baseline)" if r.is_baseline else r.backend
             lines.append(
                 f"| {report.model} | {name} | {r.median_ms:.1f} | {r.p90_ms:.1f} | {r.throughput:.2f} | "
-                f"{r.speedup:.2f}x | {peak} | {diff} | {r.setup_s:.1f} |"
+                f"{r.speedup:.2f}x | {ceiling} | {accuracy} | {diff} | {r.setup_s:.1f} |"
             )
     first = reports[0]
     notes = [
@@ -46,8 +77,12 @@ def markdown(reports: list[BenchmarkReport]) -> str:
         notes.append(f"{report.model}: {report.gflops_per_image:.2f} GFLOP/image; baseline: {report.baseline_note}; "
                      f"load average {report.environment['load_average']} -> "
                      f"{report.environment.get('load_average_end', '?')}.")
-    if first.peak is not None:
-        notes.append(f"Peak {first.peak.gflops:.0f} GFLOP/s: {first.peak.assumption}")
+    for report in reports:
+        for ceiling in report.ceilings.values():
+            notes.append(f"{report.model}: {ceiling.describe()}.")
+    for model, by_backend in gates.items():
+        for backend, gate in by_backend.items():
+            notes.append(f"{model} {backend} accuracy gate: {gate.describe()}.")
     for r in first.results:
         if r.available:
             notes.append(f"- {r.backend}: {r.description}")
@@ -59,7 +94,7 @@ def markdown(reports: list[BenchmarkReport]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="myresnet50", help="comma-separated variants")
-    parser.add_argument("--backends", default="torch,torch-optimized,onnxruntime")
+    parser.add_argument("--backends", default="torch,torch-optimized,onnxruntime,onnxruntime-int8")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=3)
@@ -67,15 +102,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="add torch.compile to torch-optimized")
     parser.add_argument("--peak-gflops", type=float, default=None)
+    parser.add_argument("--calib-data", default=None, help="onnxruntime-int8 calibration images (default digits)")
+    parser.add_argument("--digits-weights", default="",
+                        help="MODEL=FILE[,MODEL=FILE]: digits-fine-tuned weights for the accuracy column")
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    gates: dict[str, dict[str, Any]] = {}
+    for pair in filter(None, args.digits_weights.split(",")):
+        model, _, weights = pair.partition("=")
+        print(f"{model}: accuracy gates on digits with {weights}", file=sys.stderr)
+        gates[model.strip()] = accuracy_gates(model.strip(), weights.strip(), backends)
     reports = []
     for model in args.models.split(","):
         reports.append(run_benchmark(
             model.strip(), args.backends, batch_size=args.batch_size, img_size=args.img_size,
             warmup=args.warmup, iters=args.iters, threads=args.threads, compile=args.compile,
-            peak_gflops=args.peak_gflops, progress=lambda m, model=model: print(f"{model}: {m}", file=sys.stderr),
+            peak_gflops=args.peak_gflops, calib_data=args.calib_data,
+            progress=lambda m, model=model: print(f"{model}: {m}", file=sys.stderr),
         ))
-    print(markdown(reports))
+    print(markdown(reports, gates))
     return 0
 
 

@@ -23,7 +23,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -103,12 +103,14 @@ def export_onnx_model(
     exporter: str = "dynamo",
     single_file: bool = True,
     half: bool = False,
+    pixel_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Path:
     """Write ``model`` as ONNX at ``path`` (atomically; replaces an existing file) and return the path.
 
     No verification happens here; :func:`export_onnx` adds it. With ``single_file=False`` the weights go to
     ``<path>.data`` beside the graph. ``input_shape`` gives channels and image size; its batch is the traced
-    (static) batch, raised to 2 for a dynamic graph.
+    (static) batch, raised to 2 for a dynamic graph. ``pixel_normalization=(mean, std)`` embeds preprocessing:
+    the graph then takes uint8 (N, H, W, 3) pixels (:mod:`.preprocessing_graph`).
     """
     validate_onnx_options(input_shape=input_shape, dynamic_batch=dynamic_batch, opset=opset, exporter=exporter)
     require_onnx_stack()
@@ -116,6 +118,13 @@ def export_onnx_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     batch = traced_batch_size(int(input_shape[0]), dynamic_batch, exporter)
     example = torch.randn(batch, *(int(d) for d in input_shape[1:]))
+    if pixel_normalization is not None:
+        from .preprocessing_graph import EmbeddedPreprocessing, check_embeddable
+
+        height, width = check_embeddable(input_shape)
+        model = EmbeddedPreprocessing(model, *pixel_normalization)
+        example = torch.randint(0, 256, (batch, height, width, 3), dtype=torch.uint8,
+                                generator=torch.Generator().manual_seed(0))
     data_name = data_file_name(path.name)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path.parent))
     try:
@@ -284,6 +293,7 @@ class OnnxOptions:
     ``precision``: fp32, fp16 (fp16 graph, fp32 inputs/outputs; ``half=True`` is an alias) or int8 (ONNX
     Runtime's QDQ quantization for CPUs, calibrated on ``calib_data``). ``eval_data`` turns on the accuracy
     gate; with ``calib_data`` / ``eval_data`` verification compares PyTorch and the runtime on those images.
+    ``embed_preprocessing``: the graph takes decoded uint8 RGB pixels (N, H, W, 3) and normalises them itself.
     """
 
     batch_size: int = 1
@@ -301,6 +311,7 @@ class OnnxOptions:
     eval_data: str | None = None
     eval_limit: int | None = None
     max_accuracy_drop: float | None = None
+    embed_preprocessing: bool = False
 
     @property
     def resolved_precision(self) -> str:
@@ -329,6 +340,10 @@ class OnnxOptions:
         if self.max_accuracy_drop is not None and not self.max_accuracy_drop >= 0:
             raise ExportOptionError(f"--max-accuracy-drop must be >= 0 points, got {self.max_accuracy_drop}")
         shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
+        if self.embed_preprocessing:
+            from .preprocessing_graph import check_embeddable
+
+            check_embeddable(shape)
         validate_onnx_options(input_shape=shape, dynamic_batch=self.dynamic_batch, opset=self.opset,
                               exporter=self.exporter)
 
@@ -347,6 +362,7 @@ class VerifiedOnnx:
     int8: Any = None  # Int8Record for int8 graphs
     warnings: tuple[str, ...] = ()
     data: dict[str, Any] | None = None  # what real images verification / calibration / the gate used
+    pixel_input: dict[str, Any] | None = None  # embedded preprocessing: what the graph takes (manifest "input")
 
 
 @dataclass
@@ -414,18 +430,25 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     data_config = source.data_config(options.img_size)
     timings: dict[str, float] = {}
     real, warnings_ = _read_real_data(source, options, data_config, say)
-    say(f"exporting {source.name} to ONNX ({options.exporter}, opset {options.opset}, {precision})")
+    embedded = options.embed_preprocessing
+    # (mean, std) when the graph takes uint8 pixels and normalises them itself.
+    pixels = (tuple(data_config["mean"]), tuple(data_config["std"])) if embedded else None
+    say(f"exporting {source.name} to ONNX ({options.exporter}, opset {options.opset}, {precision}"
+        + (", preprocessing embedded: uint8 NHWC input)" if embedded else ")"))
     start = time.perf_counter()
     int8_record = None
     if precision == "int8":
         from .int8_cpu import quantize_for_cpu
+        from .runtime import to_uint8_nhwc
 
         with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=directory) as tmp:
             fp32 = export_onnx_model(source.model, Path(tmp) / "fp32.onnx", input_shape=shape,
                                      dynamic_batch=options.dynamic_batch, opset=options.opset,
-                                     exporter=options.exporter, single_file=True)
+                                     exporter=options.exporter, single_file=True, pixel_normalization=pixels)
             say(f"quantizing to int8 (ONNX Runtime QDQ, per-channel) on {real.calibration_count} calibration images")
-            int8_record = quantize_for_cpu(fp32, directory / name, real.calibration, input_name=INPUT_NAME,
+            # A pixel-input graph is calibrated on the same images as pixels (exact: they came from 8-bit images).
+            calibration = to_uint8_nhwc(real.calibration, *pixels) if pixels else real.calibration
+            int8_record = quantize_for_cpu(fp32, directory / name, calibration, input_name=INPUT_NAME,
                                            method=options.calib_method, reduce_range=options.reduce_range,
                                            calibration_source=str(options.calib_data))
         path = directory / name
@@ -433,7 +456,8 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     else:
         path = export_onnx_model(source.model, directory / name, input_shape=shape,
                                  dynamic_batch=options.dynamic_batch, opset=options.opset, exporter=options.exporter,
-                                 single_file=options.single_file, half=precision == "fp16")
+                                 single_file=options.single_file, half=precision == "fp16",
+                                 pixel_normalization=pixels)
     timings["export_s"] = time.perf_counter() - start
     say("checking the graph (onnx.checker full_check)")
     start = time.perf_counter()
@@ -447,8 +471,18 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     say(f"comparing ONNX Runtime with PyTorch at batch sizes {', '.join(map(str, batches))}"
         + (f" and on {len(images)} real images" if images is not None else ""))
     runner = ort_runner(path, INPUT_NAME)
-    report = compare_runtime(source.model, runner, chw=shape[1:], batch_sizes=batches,
-                             tolerance=TOLERANCES[precision], artifact=path.name, runtime="ONNX Runtime (CPU)",
+    reference = source.model
+    if pixels:
+        from .preprocessing_graph import PixelGrid
+        from .runtime import onnx_logits
+
+        # The runner gets the normalised batch as the uint8 pixels a client would send; PyTorch gets those
+        # pixels after timm's normalisation (for real images: exactly timm's tensor).
+        runner = onnx_logits(path, embedded_preprocessing=True, data_config=data_config, input_name=INPUT_NAME)
+        reference = PixelGrid(source.model, *pixels)
+    runtime = "ONNX Runtime (CPU, uint8 pixel input)" if pixels else "ONNX Runtime (CPU)"
+    report = compare_runtime(reference, runner, chw=shape[1:], batch_sizes=batches,
+                             tolerance=TOLERANCES[precision], artifact=path.name, runtime=runtime,
                              checker=checker, images=images,
                              max_batch=None if options.dynamic_batch else options.batch_size)
     timings["verify_s"] = time.perf_counter() - start
@@ -475,14 +509,31 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
             dict(source=options.eval_data, split="eval", n=len(images)) if real.eval is not None
             else dict(source=options.calib_data, split="calib", n=len(images))),
     )
+    pixel_input = None
+    if embedded:
+        from .preprocessing_graph import pixel_input_record
+
+        pixel_input = pixel_input_record(shape)
     return VerifiedOnnx(path=path, signature=onnx_signature(path), verification=report, input_shape=shape,
                         timings=timings, precision=precision, accuracy=accuracy, int8=int8_record,
-                        warnings=tuple(warnings_), data=data)
+                        warnings=tuple(warnings_), data=data, pixel_input=pixel_input)
+
+
+def manifest_preprocessing(source: ModelSource, options: OnnxOptions) -> dict[str, Any]:
+    """The manifest's preprocessing record, marked as embedded when the graph takes pixels."""
+    preprocessing = preprocessing_dict(source, options.img_size)
+    if options.embed_preprocessing:
+        from .preprocessing_graph import with_embedded_preprocessing
+
+        preprocessing = with_embedded_preprocessing(preprocessing)
+    return preprocessing
 
 
 def manifest_extra(verified: VerifiedOnnx) -> dict[str, Any]:
     """The manifest sections an ONNX file adds beyond the common ones: accuracy, int8 record, warnings."""
     extra: dict[str, Any] = {"precision": verified.precision}
+    if verified.pixel_input is not None:
+        extra["input"] = verified.pixel_input
     if verified.accuracy is not None:
         extra["accuracy"] = verified.accuracy.to_dict()
     if verified.int8 is not None:
@@ -521,7 +572,7 @@ def export_onnx(
             fmt="onnx",
             options=options_dict(options),
             signature=onnx_file.signature,
-            preprocessing=preprocessing_dict(source, options.img_size),
+            preprocessing=manifest_preprocessing(source, options),
             verifications=[onnx_file.verification],
             files=[p for p in stage.iterdir()],
             extra=manifest_extra(onnx_file),
@@ -534,7 +585,7 @@ def export_onnx(
     artifacts.append(Artifact.of(output / MANIFEST_FILE, "manifest"))
     return ExportResult(format="onnx", model=source.name, output=output, artifacts=tuple(artifacts),
                         verifications=(onnx_file.verification,), manifest=manifest, timings=onnx_file.timings,
-                        run_hint=ort_hint(final, onnx_file.input_shape),
+                        run_hint=ort_hint(final, onnx_file.input_shape, pixels=options.embed_preprocessing),
                         accuracy=(onnx_file.accuracy,) if onnx_file.accuracy is not None else (),
                         warnings=onnx_file.warnings)
 
@@ -553,8 +604,16 @@ def options_dict(options: OnnxOptions) -> dict[str, Any]:
     return values
 
 
-def ort_hint(path: Path, shape: tuple[int, int, int, int]) -> str:
+def ort_hint(path: Path, shape: tuple[int, int, int, int], pixels: bool = False) -> str:
     """How to run the result: a short onnxruntime snippet."""
+    if pixels:
+        return (
+            "import numpy as np, onnxruntime as ort\n"
+            f"session = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider'])\n"
+            "# decoded RGB pixels, resized and center-cropped; the graph scales and normalises them itself\n"
+            f"logits = session.run(['{OUTPUT_NAME}'], {{'{INPUT_NAME}': np.zeros((1, {shape[2]}, {shape[3]}, 3), "
+            "np.uint8)})[0]"
+        )
     return (
         "import numpy as np, onnxruntime as ort\n"
         f"session = ort.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider'])\n"

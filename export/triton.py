@@ -31,9 +31,9 @@ from .errors import ExportOptionError, ProfileShapeError
 from .files import STAGING_PREFIX, StagedTree, refuse_overwrite
 from .manifest import build_manifest, write_manifest
 from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, manifest_extra, \
-    options_dict, write_verified_onnx
+    manifest_preprocessing, options_dict, write_verified_onnx
 from .result import Artifact, ExportResult
-from .source import ModelSource, load_model_source, preprocessing_dict
+from .source import ModelSource, load_model_source
 
 CONFIG_FILE = "config.pbtxt"
 README_FILE = "README.md"
@@ -70,7 +70,8 @@ class TritonModelSpec:
     instance_kind: str = "KIND_AUTO"
     input_name: str = INPUT_NAME
     output_name: str = OUTPUT_NAME
-    data_type: str = "TYPE_FP32"
+    data_type: str = "TYPE_FP32"  # the output's; and the input's unless input_data_type says otherwise
+    input_data_type: str | None = None  # "TYPE_UINT8": preprocessing embedded, input dims [H, W, 3]
 
 
 def triton_model_name(name: str, suffix: str) -> str:
@@ -102,7 +103,7 @@ def render_config(spec: TritonModelSpec) -> str:
         "input [",
         "  {",
         f'    name: "{spec.input_name}"',
-        f"    data_type: {spec.data_type}",
+        f"    data_type: {spec.input_data_type or spec.data_type}",
         f"    dims: {dims(spec.input_dims)}",
         "  }",
         "]",
@@ -153,6 +154,8 @@ def validated_config(spec: TritonModelSpec) -> str:
 
 def client_readme(spec: TritonModelSpec, preprocessing: dict[str, Any], model_file: str) -> str:
     """A README for the model directory: how to serve it and call it with tritonclient."""
+    if spec.input_data_type == "TYPE_UINT8":
+        return _pixel_client_readme(spec, preprocessing, model_file)
     shape = [1, *spec.input_dims] if spec.max_batch_size > 0 else list(spec.input_dims)
     size = preprocessing["input_size"]
     transform_args = (f"input_size={tuple(size)}, interpolation={preprocessing['interpolation']!r}, "
@@ -191,6 +194,57 @@ images = transform(Image.open("image.jpg").convert("RGB")).unsqueeze(0).numpy().
 client = grpcclient.InferenceServerClient("localhost:8001")
 request = grpcclient.InferInput("{spec.input_name}", list(images.shape), "FP32")
 request.set_data_from_numpy(images)
+result = client.infer("{spec.name}", [request], outputs=[grpcclient.InferRequestedOutput("{spec.output_name}")])
+logits = result.as_numpy("{spec.output_name}")  # (batch, {spec.output_dims[0]})
+top5 = np.argsort(-logits, axis=1)[:, :5]
+```
+"""
+
+
+def _pixel_client_readme(spec: TritonModelSpec, preprocessing: dict[str, Any], model_file: str) -> str:
+    """README for a model with embedded preprocessing: the client sends resized, cropped uint8 RGB pixels."""
+    shape = [1, *spec.input_dims] if spec.max_batch_size > 0 else list(spec.input_dims)
+    size = preprocessing["input_size"]
+    batching = (f"max_batch_size {spec.max_batch_size}; dynamic batching prefers {list(spec.preferred_batch_sizes)} "
+                f"and waits at most {spec.max_queue_delay_us} us" if spec.max_batch_size else
+                "static batch: send exactly the shape below")
+    crop_pct = preprocessing["crop_pct"]
+    return f"""# {spec.name}
+
+Triton model ({spec.platform}) exported by resnet-hub with **preprocessing inside the graph**; `{model_file}` in
+version directory `1/`. See `manifest.json` for the weights hash, verification figures and versions.
+
+Serve the repository (this directory's parent):
+
+```bash
+tritonserver --model-repository $(realpath ..)
+```
+
+- input `{spec.input_name}`: UINT8, shape {shape} (NHWC: decoded RGB pixels, batch axis first), {batching}
+- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits)
+- done inside the graph: cast to float32, / 255, (x - mean) / std with mean
+  {[round(m, 6) for m in preprocessing['mean']]} and std {[round(s, 6) for s in preprocessing['std']]}, NHWC -> NCHW
+  (timm's ToTensor + Normalize, bit for bit). Do **not** normalise on the client.
+- done by the client: decode to RGB, resize and center-crop to {size[1]}x{size[2]} ({preprocessing['interpolation']},
+  crop_pct {crop_pct}), send the uint8 pixels.
+
+```python
+import numpy as np
+import tritonclient.grpc as grpcclient
+from PIL import Image
+from timm.data import resolve_data_config
+from timm.data.transforms_factory import transforms_imagenet_eval
+
+resize_and_crop = transforms_imagenet_eval(img_size={tuple(size[1:])}, crop_pct={crop_pct}, \
+    interpolation={preprocessing['interpolation']!r}, crop_mode={preprocessing['crop_mode']!r}).transforms[:2]
+image = Image.open("image.jpg").convert("RGB")
+for step in resize_and_crop:
+    image = step(image)
+pixels = np.asarray(image, dtype=np.uint8)[None]  # (1, {size[1]}, {size[2]}, 3)
+
+client = grpcclient.InferenceServerClient("localhost:8001")
+request = grpcclient.InferInput("{spec.input_name}", list(pixels.shape), "UINT8")
+request.set_data_from_numpy(pixels)
 result = client.infer("{spec.name}", [request], outputs=[grpcclient.InferRequestedOutput("{spec.output_name}")])
 logits = result.as_numpy("{spec.output_name}")  # (batch, {spec.output_dims[0]})
 top5 = np.argsort(-logits, axis=1)[:, :5]
@@ -246,7 +300,7 @@ def export_triton(
 
     source = model if isinstance(model, ModelSource) else load_model_source(model, weights=weights,
                                                                             pretrained=pretrained)
-    preprocessing = preprocessing_dict(source, onnx_options.img_size)
+    preprocessing = manifest_preprocessing(source, onnx_options)
     artifacts: list[Artifact] = []
     verifications = []
     manifests: dict[str, Any] = {}
@@ -258,9 +312,12 @@ def export_triton(
         verified = write_verified_onnx(source, target_dir, onnx_options, progress)
         verifications.append(verified.verification)
         chw = tuple(int(d) for d in verified.input_shape[1:])
+        if verified.pixel_input is not None:  # embedded preprocessing: uint8 pixels, NHWC
+            chw = (chw[1], chw[2], chw[0])
         spec = TritonModelSpec(
             name=names[0], platform="onnxruntime_onnx", max_batch_size=max_batch,
-            input_dims=chw if max_batch else tuple(verified.input_shape),
+            input_dims=chw if max_batch else (onnx_options.batch_size, *chw),
+            input_data_type="TYPE_UINT8" if verified.pixel_input is not None else None,
             output_dims=(source.num_classes,) if max_batch else (onnx_options.batch_size, source.num_classes),
             preferred_batch_sizes=preferred_sizes(max_batch, options.preferred_batch_sizes,
                                                   trt_plan.profile.opt if trt_plan else 8 if max_batch >= 8 else None),

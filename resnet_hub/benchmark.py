@@ -7,10 +7,14 @@ turn, repeated), so a burst of load from other processes slows every backend ali
 skewing one of them; absolute numbers on a shared machine are still only as good as the machine's
 quiet moments, which is why ratios are the headline.
 
-The share of peak FLOP/s puts the numbers in physical terms. The peak is an estimate: physical
-cores x clock x fp32 FLOPs per cycle per core from the CPU's vector extensions (2 FMA pipes: AVX-512 ->
-64, AVX2+FMA -> 32, AVX -> 16, else 8). The FLOPs per image count convolutions and the classifier
-(``resnet_hub.stats``), two per multiply-accumulate.
+Each backend's rate is also put against a *measured* ceiling of its arithmetic on the same threads
+(:mod:`resnet_hub.ceilings`: a large fp32 ``torch.mm``, and ONNX Runtime's int8 ``MatMulInteger`` for the
+int8 backend), so "how close to the machine's limit" needs no assumed clock or FLOPs per cycle. The operations
+per image count convolutions and the classifier (``resnet_hub.stats``), two per multiply-accumulate, whatever
+the precision.
+
+Every ONNX Runtime backend is timed the way users run it: the session is created once (export, quantization
+and session creation are setup, reported apart), with the benchmark's thread count, warm-up calls excluded.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from torch import nn
 
 from .configs import get_variant
+from .ceilings import Ceiling
 from .errors import MissingDependencyError, ResNetHubError
 from .stats import model_stats
 
@@ -38,12 +43,16 @@ __all__ = [
     "BackendResult",
     "BenchmarkError",
     "BenchmarkReport",
-    "PeakFlops",
-    "detect_peak_flops",
+    "measure_ceilings",
     "run_benchmark",
 ]
 
-BACKENDS: tuple[str, ...] = ("torch", "torch-optimized", "onnxruntime", "tensorrt")
+BACKENDS: tuple[str, ...] = ("torch", "torch-optimized", "onnxruntime", "onnxruntime-fp16", "onnxruntime-int8",
+                             "tensorrt")
+# Images the onnxruntime-int8 backend calibrates on by default (speed does not depend on the count; accuracy is
+# the export's accuracy gate's business, on labelled images).
+DEFAULT_CALIB_DATA = "digits"
+DEFAULT_BENCH_CALIB_LIMIT = 32
 BASELINE_TIMM = "timm"
 
 ProgressFn = Callable[[str], None]
@@ -53,20 +62,7 @@ class BenchmarkError(ResNetHubError):
     """The benchmark cannot run as asked (bad backend name, no CUDA for --device cuda, ...)."""
 
 
-# --- peak FLOP/s ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeakFlops:
-    """Theoretical fp32 peak of the CPU (or a user-given value) and how it was obtained."""
-
-    gflops: float
-    source: str  # "detected" or "user"
-    cores: int | None = None
-    ghz: float | None = None
-    flops_per_cycle: int | None = None
-    isa: str | None = None
-    assumption: str = ""
+# --- machine ---------------------------------------------------------------------------------------------
 
 
 def _cpuinfo() -> list[dict[str, str]]:
@@ -98,53 +94,28 @@ def _physical_cores(processors: list[dict[str, str]]) -> int:
     return len(cores) or len(allowed)
 
 
-def _clock_ghz(processors: list[dict[str, str]]) -> float | None:
-    max_freq = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-    with contextlib.suppress(OSError, ValueError):
-        return int(max_freq.read_text().strip()) / 1e6  # kHz
-    for p in processors:
-        if "cpu MHz" in p:
-            with contextlib.suppress(ValueError):
-                return float(p["cpu MHz"]) / 1000
-    return None
+def measure_ceilings(threads: int, arithmetics: Iterable[str], peak_gflops: float | None = None,
+                     previous: dict[str, Ceiling] | None = None) -> dict[str, Ceiling]:
+    """Measured GEMM ceilings for the arithmetics in use ('fp32', 'int8'); ``peak_gflops`` replaces fp32's.
 
-
-def detect_peak_flops(peak_gflops: float | None = None) -> PeakFlops | None:
-    """fp32 peak of this machine's CPU, or ``peak_gflops`` when the caller knows better.
-
-    Returns None when it cannot be estimated (not x86, no /proc/cpuinfo): a share of an invented peak
-    would be worse than none.
+    With ``previous`` (an earlier measurement in the same run), each arithmetic keeps the higher of the two: a
+    ceiling measured while other processes held the cores is too low, and measuring before and after the timed
+    rounds makes that less likely.
     """
-    if peak_gflops is not None:
-        return PeakFlops(gflops=float(peak_gflops), source="user", assumption="peak given by the user")
-    processors = _cpuinfo()
-    flags = set(processors[0].get("flags", "").split()) if processors else set()
-    if "avx512f" in flags:
-        isa, per_cycle = "avx512", 64
-    elif "avx2" in flags and "fma" in flags:
-        isa, per_cycle = "avx2+fma", 32
-    elif "avx" in flags:
-        isa, per_cycle = "avx", 16
-    elif "sse2" in flags:
-        isa, per_cycle = "sse2", 8
-    else:
-        return None
-    ghz = _clock_ghz(processors)
-    if ghz is None:
-        return None
-    cores = _physical_cores(processors)
-    return PeakFlops(
-        gflops=cores * ghz * per_cycle,
-        source="detected",
-        cores=cores,
-        ghz=round(ghz, 3),
-        flops_per_cycle=per_cycle,
-        isa=isa,
-        assumption=(
-            f"{cores} physical cores x {ghz:.2f} GHz x {per_cycle} fp32 FLOPs/cycle/core ({isa}: two FMA pipes "
-            "assumed; CPUs that split 512-bit ops in two reach half). Override with --peak-gflops."
-        ),
-    )
+    from .ceilings import measure_ceiling, user_ceiling
+
+    ceilings: dict[str, Ceiling] = {}
+    for arithmetic in dict.fromkeys(a for a in arithmetics if a in ("fp32", "int8")):
+        if arithmetic == "fp32" and peak_gflops:
+            ceilings["fp32"] = user_ceiling(peak_gflops)
+            continue
+        measured = measure_ceiling(arithmetic, threads)
+        earlier = (previous or {}).get(arithmetic)
+        if earlier is not None and (measured is None or earlier.gops > measured.gops):
+            measured = earlier
+        if measured is not None:
+            ceilings[arithmetic] = measured
+    return ceilings
 
 
 # --- results ---------------------------------------------------------------------------------------------
@@ -167,8 +138,9 @@ class BackendResult:
     min_ms: float | None = None
     throughput: float | None = None  # images per second at the median latency
     speedup: float | None = None  # baseline median latency / this median latency
-    achieved_gflops: float | None = None
-    peak_fraction: float | None = None
+    arithmetic: str = "fp32"  # what its kernels compute in: 'fp32', 'int8', or 'gpu' (no CPU ceiling applies)
+    achieved_gflops: float | None = None  # 2 x MACs per second, whatever the precision
+    ceiling_fraction: float | None = None  # achieved / the measured ceiling of its arithmetic
     max_abs_diff: float | None = None  # against resnet-hub's eager output on the same input
 
 
@@ -187,7 +159,7 @@ class BenchmarkReport:
     iters: int
     min_time_s: float | None
     gflops_per_image: float
-    peak: PeakFlops | None
+    ceilings: dict[str, Ceiling]
     results: list[BackendResult]
     requested: list[str]
     environment: dict[str, str]
@@ -224,6 +196,7 @@ class _Runner:
     is_baseline: bool = False
     weights_match: bool = True  # False: outputs are not comparable with ours (different weights)
     cleanup: Callable[[], None] | None = None
+    arithmetic: str = "fp32"
 
 
 def _torch_call(model: nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
@@ -248,13 +221,26 @@ def _timm_peer(name: str, ours: nn.Module, device: torch.device) -> tuple[nn.Mod
     return peer.to(device), same
 
 
+@dataclass(frozen=True)
+class _Calibration:
+    """Where the onnxruntime-int8 backend takes its calibration images from."""
+
+    source: str | None
+    limit: int
+    data_config: dict[str, Any]
+
+
 def _onnxruntime_runner(
-    model: nn.Module, x: torch.Tensor, threads: int, device: torch.device, workdir: Path
+    model: nn.Module, x: torch.Tensor, threads: int, device: torch.device, workdir: Path,
+    precision: str = "fp32", calibration: _Calibration | None = None,
 ) -> _Runner:
+    """A session over the ONNX file users deploy: fp32 (BatchNorm folded), fp16 (``--precision fp16``'s graph)
+    or int8 (``--precision int8``'s QDQ graph, calibrated on real images), created once."""
+    name = "onnxruntime" if precision == "fp32" else f"onnxruntime-{precision}"
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise _Unavailable(str(MissingDependencyError("onnxruntime", "onnx", "The onnxruntime backend"))) from exc
+        raise _Unavailable(str(MissingDependencyError("onnxruntime", "onnx", f"The {name} backend"))) from exc
     for module in ("onnx", "onnxscript"):
         try:
             __import__(module)
@@ -267,44 +253,86 @@ def _onnxruntime_runner(
 
     providers = ["CPUExecutionProvider"]
     if device.type == "cuda":
+        if precision == "int8":
+            raise _Unavailable("onnxruntime-int8 is the QDQ graph for ONNX Runtime's CPU provider; run it with "
+                               "--device cpu")
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise _Unavailable(
                 "onnxruntime has no CUDAExecutionProvider here; install onnxruntime-gpu for --device cuda"
             )
         providers.insert(0, "CUDAExecutionProvider")
-    path = export_onnx_model(
-        model.cpu() if device.type != "cpu" else model,
-        workdir / "model.onnx",
-        input_shape=tuple(x.shape),
-        dynamic_batch=True,
-        opset=20,
-        exporter="dynamo",
-        single_file=True,
-        half=False,
-    )
+    calibrated = ""
+    if precision == "int8":
+        path, calibrated = _int8_graph(model, x, workdir, calibration)
+    else:
+        path = export_onnx_model(
+            model.cpu() if device.type != "cpu" else model,
+            workdir / f"{name}.onnx",
+            input_shape=tuple(x.shape),
+            dynamic_batch=True,
+            opset=20,
+            exporter="dynamo",
+            single_file=True,
+            half=precision == "fp16",
+        )
     if device.type != "cpu":
         model.to(device)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # ORT's pool otherwise keeps spinning after run() returns, stealing the cores from whichever backend
-    # is timed next; a benchmark that interleaves backends must not let one slow the others.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    session = ort.InferenceSession(str(path), sess_options=ort_session_options(threads), providers=providers)
     input_name = session.get_inputs()[0].name
     feed = {input_name: x.detach().cpu().numpy()}
 
     def call() -> torch.Tensor:
         return torch.from_numpy(session.run(None, feed)[0])
 
+    graph = {"fp32": "fp32 graph, BatchNorm folded", "fp16": "fp16 graph with fp32 inputs/outputs",
+             "int8": f"int8 QDQ graph{calibrated}"}[precision]
     return _Runner(
-        "onnxruntime",
-        f"ONNX Runtime {ort.__version__} ({providers[0]}, dynamo export opset 20, graph optimisation ALL, "
+        name,
+        f"ONNX Runtime {ort.__version__} ({providers[0]}, {graph}, dynamo export opset 20, graph optimisation ALL, "
         f"{threads} intra-op threads)",
         call,
+        arithmetic="int8" if precision == "int8" else ("gpu" if device.type == "cuda" else "fp32"),
     )
+
+
+def ort_session_options(threads: int):
+    """Session options of every ONNX Runtime backend: all graph optimisations, ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # ORT's pool otherwise keeps spinning after run() returns, stealing the cores from whichever backend
+    # is timed next; a benchmark that interleaves backends must not let one slow the others.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _int8_graph(model: nn.Module, x: torch.Tensor, workdir: Path, calibration: _Calibration | None
+                ) -> tuple[Path, str]:
+    """The graph ``resnet-hub export --precision int8`` writes, calibrated on real images; (path, description)."""
+    from resnet_hub.export.calibration import load_calibration
+    from resnet_hub.export.int8_cpu import quantize_for_cpu
+    from resnet_hub.export.onnx import export_onnx_model
+
+    if calibration is None or calibration.source is None:
+        raise _Unavailable("onnxruntime-int8 needs calibration images and scikit-learn (for the built-in "
+                           "'digits') is not installed: pass --calib-data DIR (a folder of images)")
+    try:
+        images, count, _ = load_calibration(calibration.source, calibration.data_config, limit=calibration.limit)
+    except ResNetHubError as exc:
+        raise _Unavailable(f"calibration data: {exc}") from exc
+    fp32 = export_onnx_model(model.cpu(), workdir / "int8-source.onnx", input_shape=tuple(x.shape),
+                             dynamic_batch=True, opset=20, exporter="dynamo", single_file=True)
+    record = quantize_for_cpu(fp32, workdir / "onnxruntime-int8.onnx", images,
+                              calibration_source=str(calibration.source))
+    fused = sum(v for k, v in record.quantized_ops.items() if k != "QuantizeLinear")
+    return workdir / "onnxruntime-int8.onnx", (
+        f" (per-channel int8 weights, uint8 activations, reduce_range={record.reduce_range}, {fused} ops "
+        f"quantized), calibrated on {count} images from '{calibration.source}'")
 
 
 def _tensorrt_runner(model: nn.Module, x: torch.Tensor, device: torch.device, workdir: Path) -> _Runner:
@@ -339,6 +367,7 @@ def _make_runners(
     compile: bool,
     workdir: Path,
     progress: ProgressFn,
+    calibration: _Calibration | None = None,
 ) -> Iterator[tuple[str, _Runner | Exception, float]]:
     """Yield (backend, runner or the reason it is unavailable, setup seconds), baseline first."""
     from .inference import prepare_for_inference
@@ -370,6 +399,9 @@ def _make_runners(
                                  _torch_call(fast, x))
             elif backend == "onnxruntime":
                 runner = _onnxruntime_runner(ours, x, threads, device, workdir)
+            elif backend in ("onnxruntime-fp16", "onnxruntime-int8"):
+                runner = _onnxruntime_runner(ours, x, threads, device, workdir, backend.rsplit("-", 1)[1],
+                                             calibration)
             elif backend == "tensorrt":
                 runner = _tensorrt_runner(ours, x, device, workdir)
             else:  # validated earlier
@@ -473,13 +505,18 @@ def run_benchmark(
     weights: str | os.PathLike | None = None,
     pretrained: bool = False,
     progress: ProgressFn | None = None,
+    calib_data: str | os.PathLike | None = None,
+    calib_limit: int = DEFAULT_BENCH_CALIB_LIMIT,
 ) -> BenchmarkReport:
     """Measure latency and throughput of ``name`` on each backend, against timm's eager peer.
 
     ``iters`` fixes the number of timed rounds; otherwise rounds repeat until every backend has run
     ``min_time_s`` seconds. ``weights`` (a safetensors file) or ``pretrained`` time the model a user deploys;
-    speed does not depend on the weights, but the reported max |diff| of each backend does. Unavailable backends (missing package, no GPU) are reported with the reason
-    instead of failing the run.
+    speed does not depend on the weights, but the reported max |diff| of each backend does. Unavailable backends
+    (missing package, no GPU) are reported with the reason instead of failing the run. ``onnxruntime-int8``
+    calibrates on ``calib_data`` (a folder of images; default the built-in ``digits`` when scikit-learn is
+    installed), ``calib_limit`` images: real images even for random weights, since activation ranges measured on
+    noise are not those of images.
     """
     from .factory import create_model
 
@@ -496,7 +533,9 @@ def run_benchmark(
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     stats = model_stats(name.split(".", 1)[0], img_size)
-    peak = detect_peak_flops(peak_gflops) if (dev.type == "cpu" or peak_gflops) else None
+    calib_source = _calibration_source(calib_data) if "onnxruntime-int8" in requested else None
+    if calib_limit < 1:
+        raise BenchmarkError(f"--calib-limit must be >= 1, got {calib_limit}")
 
     environment = _environment()
     results: list[BackendResult] = []
@@ -511,8 +550,9 @@ def run_benchmark(
         with torch.inference_mode():
             reference = ours(x).float().cpu()
         setup: dict[str, float] = {}
+        calibration = _Calibration(calib_source, calib_limit, _data_config(ours, img_size))
         for backend, runner, seconds in _make_runners(
-            name, requested, ours, x, dev, threads, compile, Path(tmp), progress
+            name, requested, ours, x, dev, threads, compile, Path(tmp), progress, calibration
         ):
             setup[backend] = seconds
             if isinstance(runner, Exception):
@@ -524,18 +564,31 @@ def run_benchmark(
             for _ in range(warmup):
                 runner.call()
             sync()
+        ceilings: dict[str, Ceiling] = {}
+        if dev.type == "cpu":
+            progress("measuring the GEMM ceilings")
+            ceilings = measure_ceilings(threads, [r.arithmetic for r in runners], peak_gflops)
+        elif peak_gflops:
+            from .ceilings import user_ceiling
+
+            ceilings = {"fp32": user_ceiling(peak_gflops)}
         samples = _timed_rounds(runners, iters, None if iters else min_time_s, sync, progress)
+        if dev.type == "cpu":
+            progress("measuring the GEMM ceilings again")
+            ceilings = measure_ceilings(threads, [r.arithmetic for r in runners], peak_gflops, ceilings)
         for runner in runners:
             output = runner.call().float().cpu()
             diff = float((output - reference).abs().max()) if runner.weights_match else None
             results.append(_summarise(runner, samples[runner.name], setup[runner.name], batch_size, diff))
+            results[-1].arithmetic = runner.arithmetic
 
     baseline = next(r for r in results if r.is_baseline)
     for r in results:
         if r.available and r.median_ms:
             r.speedup = baseline.median_ms / r.median_ms  # type: ignore[operator]
             r.achieved_gflops = stats.gflops * r.throughput  # type: ignore[operator]
-            r.peak_fraction = r.achieved_gflops / peak.gflops if peak else None
+            ceiling = ceilings.get(r.arithmetic)
+            r.ceiling_fraction = r.achieved_gflops / ceiling.gops if ceiling else None
     order = {b: i for i, b in enumerate([BASELINE_TIMM, *BACKENDS])}
     results.sort(key=lambda r: order.get(r.backend, len(order)))
     variant = get_variant(name)
@@ -547,7 +600,7 @@ def run_benchmark(
     else:
         note = f"timm has no peer of {name}; the baseline is resnet-hub's own eager model"
     environment["load_average_end"] = _load_average()
-    notes = _caveats(results, peak, threads)
+    notes = _caveats(results, ceilings, threads)
     return BenchmarkReport(
         model=name,
         baseline=baseline.backend,
@@ -560,7 +613,7 @@ def run_benchmark(
         iters=len(next(iter(samples.values()))) if samples else 0,
         min_time_s=None if iters else min_time_s,
         gflops_per_image=stats.gflops,
-        peak=peak,
+        ceilings=ceilings,
         results=results,
         requested=requested,
         environment=environment,
@@ -568,12 +621,44 @@ def run_benchmark(
     )
 
 
-def _caveats(results: list[BackendResult], peak: PeakFlops | None, threads: int) -> list[str]:
+def _calibration_source(calib_data: str | os.PathLike | None) -> str | None:
+    """The int8 backend's calibration images: the given folder (checked now), else ``digits`` if scikit-learn is
+    installed, else None (the backend then says what to pass)."""
+    if calib_data is None:
+        import importlib.util
+
+        return DEFAULT_CALIB_DATA if importlib.util.find_spec("sklearn") is not None else None
+    if str(calib_data) == DEFAULT_CALIB_DATA:
+        return DEFAULT_CALIB_DATA
+    try:
+        from resnet_hub.export.calibration import find_images
+    except ImportError:  # the export package is absent: the backend reports it as unavailable
+        return str(calib_data)
+    try:
+        find_images(calib_data, 1)
+    except ResNetHubError as exc:
+        raise BenchmarkError(f"--calib-data: {exc}") from exc
+    return str(calib_data)
+
+
+def _data_config(model: nn.Module, img_size: int) -> dict[str, Any]:
+    """timm's eval preprocessing of ``model``'s weights at the benchmark's image size (for calibration)."""
+    from timm.data import resolve_data_config
+
+    config = dict(resolve_data_config({}, model=model))
+    config["input_size"] = (config["input_size"][0], img_size, img_size)
+    return config
+
+
+def _caveats(results: list[BackendResult], ceilings: dict[str, Ceiling], threads: int) -> list[str]:
     """What a reader must know before trusting the absolute numbers."""
     notes = []
-    if peak is not None and peak.source == "detected" and any((r.peak_fraction or 0) > 1 for r in results):
-        notes.append("a backend exceeds 100% of the estimated peak: the CPU runs above the clock it reports "
-                     "(boost, or a VM showing the base clock), so the peak is underestimated; pass --peak-gflops")
+    over = [r.backend for r in results if (r.ceiling_fraction or 0) > 1.05]
+    if over:
+        notes.append(f"{', '.join(over)} ran faster than the GEMM ceiling measured for its arithmetic (before and "
+                     "after the timed rounds): other processes held the cores while the ceiling was measured, or "
+                     "the backend's convolution kernels beat the library GEMMs measured; re-run on a quiet "
+                     "machine, or pass --peak-gflops")
     if hasattr(os, "getloadavg"):
         load = os.getloadavg()[0]
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

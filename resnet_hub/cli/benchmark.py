@@ -19,7 +19,8 @@ def benchmark_command(
     name: str = typer.Argument(..., help="Variant to measure, e.g. myresnet50."),
     backends: str = typer.Option(
         "torch,torch-optimized,onnxruntime", "--backends",
-        help="Comma-separated: torch, torch-optimized, onnxruntime, tensorrt (timm's eager baseline always runs).",
+        help="Comma-separated: torch, torch-optimized, onnxruntime, onnxruntime-fp16, onnxruntime-int8, tensorrt "
+             "(timm's eager baseline always runs).",
     ),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local safetensors weights to measure."),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
@@ -34,8 +35,14 @@ def benchmark_command(
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="Intra-op threads for torch and ONNX Runtime (default: physical cores)."),
     compile: bool = typer.Option(False, "--compile", help="Add torch.compile to torch-optimized (slow to start)."),
-    peak_gflops: Optional[float] = typer.Option(None, "--peak-gflops", min=0.001,
-                                                help="Peak GFLOP/s to compare against instead of the detected one."),
+    peak_gflops: Optional[float] = typer.Option(
+        None, "--peak-gflops", min=0.001,
+        help="fp32 GFLOP/s to compare against instead of the measured fp32 GEMM ceiling (int8 stays measured)."),
+    calib_data: Optional[str] = typer.Option(
+        None, "--calib-data", help="onnxruntime-int8 calibration images: a folder, or 'digits' (the default when "
+                                   "scikit-learn is installed)."),
+    calib_limit: int = typer.Option(32, "--calib-limit", min=1,
+                                    help="onnxruntime-int8: calibrate on at most this many images."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
 ) -> None:
     """Measure inference speed on several backends in one run, against timm's eager model of the same architecture."""
@@ -46,7 +53,7 @@ def benchmark_command(
         report = run_benchmark(
             name, backends, batch_size=batch_size, img_size=img_size, device=device, warmup=warmup, iters=iters,
             min_time_s=min_time, threads=threads, compile=compile, peak_gflops=peak_gflops,
-            weights=weights, pretrained=pretrained,
+            weights=weights, pretrained=pretrained, calib_data=calib_data, calib_limit=calib_limit,
             progress=lambda message: status.update(f"benchmarking {name}: {message}"),
         )
     if as_json:
@@ -68,7 +75,7 @@ def _print_report(report: BenchmarkReport) -> None:
               f"{report.threads} threads, {report.iters} timed rounds",
         title_justify="left",
     )
-    for column in ("backend", "median ms", "p90 ms", "img/s", "vs baseline", "GFLOP/s", "% peak", "max |diff|",
+    for column in ("backend", "median ms", "p90 ms", "img/s", "vs baseline", "GOP/s", "% of ceiling", "max |diff|",
                    "setup s"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for r in report.results:
@@ -78,7 +85,8 @@ def _print_report(report: BenchmarkReport) -> None:
         table.add_row(
             r.backend + (" (baseline)" if r.is_baseline else ""),
             f"{r.median_ms:.1f}", f"{r.p90_ms:.1f}", f"{r.throughput:.2f}", f"{r.speedup:.2f}x",
-            f"{r.achieved_gflops:.1f}", f"{100 * r.peak_fraction:.1f}%" if r.peak_fraction is not None else "-",
+            f"{r.achieved_gflops:.1f}",
+            f"{100 * r.ceiling_fraction:.0f}% {r.arithmetic}" if r.ceiling_fraction is not None else "-",
             f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-", f"{r.setup_s:.1f}",
         )
     console.print(table)
@@ -86,9 +94,10 @@ def _print_report(report: BenchmarkReport) -> None:
     for r in report.results:
         if r.available:
             console.print(f"  {r.backend}: {escape(r.description)}", highlight=False)
-    console.print(f"{report.gflops_per_image:.2f} GFLOP per image (2 x MACs of convs and classifier).", highlight=False)
-    if report.peak is not None:
-        console.print(f"peak {report.peak.gflops:.0f} GFLOP/s: {escape(report.peak.assumption)}", highlight=False)
+    console.print(f"{report.gflops_per_image:.2f} GOP per image (2 x MACs of convs and classifier, any precision).",
+                  highlight=False)
+    for ceiling in report.ceilings.values():
+        console.print(escape(ceiling.describe()), highlight=False)
     console.print(f"load average {report.environment.get('load_average', '?')} at start, "
                   f"{report.environment.get('load_average_end', '?')} at the end", highlight=False)
     for note in report.notes:

@@ -48,6 +48,10 @@ def export_command(
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Gate on at most this many images."),
     max_accuracy_drop: Optional[float] = typer.Option(
         None, "--max-accuracy-drop", help="Allowed top-1 drop in points (default fp32 0.1, fp16 0.5, int8 1.0)."),
+    embed_preprocessing: bool = typer.Option(
+        False, "--embed-preprocessing",
+        help="The graph takes decoded uint8 RGB pixels (N, H, W, 3; resized and cropped by the client) and does the "
+             "cast, /255, mean/std normalisation and NHWC->NCHW itself. Needs a fixed image size."),
     exporter: str = typer.Option("dynamo", "--exporter", help="dynamo | torchscript"),
     single_file: bool = typer.Option(True, "--single-file/--external-data",
                                      help="One .onnx file, or weights in model.onnx.data."),
@@ -93,7 +97,8 @@ def export_command(
                                img_size=tuple(img_size) if img_size else None, opset=opset, exporter=exporter,
                                single_file=single_file, precision=onnx_precision,
                                calib_data=calib if onnx_precision == "int8" else None, calib_limit=calib_limit,
-                               eval_data=eval_data, eval_limit=eval_limit, max_accuracy_drop=max_accuracy_drop)
+                               eval_data=eval_data, eval_limit=eval_limit, max_accuracy_drop=max_accuracy_drop,
+                               embed_preprocessing=embed_preprocessing)
     trt_options = TensorRTOptions(precision=chosen or "fp16", min_batch=min_batch, opt_batch=opt_batch,
                                   max_batch=max_batch, workspace_mib=workspace, optimization_level=optimization_level,
                                   timing_cache=timing_cache, use_timing_cache=use_timing_cache,

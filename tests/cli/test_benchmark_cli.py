@@ -22,7 +22,7 @@ def _export_onnx_exists() -> bool:
 
 
 def check_numbers_come_from_measurements(report: dict) -> None:
-    """Every summary number must follow from the raw latencies, the FLOP count and the peak."""
+    """Every summary number must follow from the raw latencies, the FLOP count and the measured ceilings."""
     baseline = next(r for r in report["results"] if r["is_baseline"])
     assert baseline["backend"] == report["baseline"]
     for r in (r for r in report["results"] if r["available"]):
@@ -33,8 +33,9 @@ def check_numbers_come_from_measurements(report: dict) -> None:
         assert r["throughput"] == pytest.approx(report["batch_size"] * 1000 / r["median_ms"])
         assert r["speedup"] == pytest.approx(baseline["median_ms"] / r["median_ms"])
         assert r["achieved_gflops"] == pytest.approx(report["gflops_per_image"] * r["throughput"])
-        if report["peak"] is not None:
-            assert r["peak_fraction"] == pytest.approx(r["achieved_gflops"] / report["peak"]["gflops"])
+        ceiling = report["ceilings"].get(r["arithmetic"])
+        if ceiling is not None:
+            assert r["ceiling_fraction"] == pytest.approx(r["achieved_gflops"] / ceiling["gops"])
         assert r["setup_s"] > 0
     assert baseline["speedup"] == pytest.approx(1.0)
 
@@ -48,7 +49,7 @@ def test_benchmark_json_measures_every_backend_against_timm(resnet_hub_cli):
     assert "resnet18" in report["baseline_note"] and "same weights" in report["baseline_note"]
     assert (report["batch_size"], report["img_size"], report["threads"]) == (2, 32, 1)
     assert report["gflops_per_image"] == pytest.approx(model_stats("myresnet18", 32).gflops)
-    assert report["peak"] == pytest.approx(dict(report["peak"], gflops=100.0, source="user"))
+    assert report["ceilings"]["fp32"]["gops"] == 100.0 and report["ceilings"]["fp32"]["source"] == "user"
     results = {r["backend"]: r for r in report["results"]}
     assert list(results) == ["timm", "torch", "torch-optimized", "onnxruntime"]
     assert all(results[b]["available"] for b in ("timm", "torch", "torch-optimized"))

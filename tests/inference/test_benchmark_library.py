@@ -10,20 +10,24 @@ import torch
 from resnet_hub.benchmark import (
     BenchmarkError,
     _percentile,
-    detect_peak_flops,
+    measure_ceilings,
     parse_backends,
     run_benchmark,
 )
 
 
-def test_peak_is_cores_times_clock_times_flops_per_cycle_or_the_user_value():
-    assert detect_peak_flops(123.0).gflops == 123.0 and detect_peak_flops(123.0).source == "user"
-    peak = detect_peak_flops()
-    if peak is None:
-        pytest.skip("no /proc/cpuinfo with x86 vector flags here")
-    assert peak.gflops == pytest.approx(peak.cores * peak.ghz * peak.flops_per_cycle, rel=1e-3)
-    assert peak.flops_per_cycle == {"avx512": 64, "avx2+fma": 32, "avx": 16, "sse2": 8}[peak.isa]
-    assert "--peak-gflops" in peak.assumption
+def test_ceilings_are_measured_gemm_rates_per_arithmetic_or_the_user_value():
+    ceilings = measure_ceilings(1, ["fp32", "int8", "fp32"])
+    assert set(ceilings) == {"fp32", "int8"}
+    assert ceilings["fp32"].source == ceilings["int8"].source == "measured"
+    # The ceiling is the fastest candidate measured, and says which one that was.
+    assert any(name.startswith("torch.mm") for name in ceilings["fp32"].candidates)
+    assert any("MatMulInteger" in name for name in ceilings["int8"].candidates)
+    for ceiling in ceilings.values():
+        assert ceiling.gops == pytest.approx(max(ceiling.candidates.values()), rel=1e-3)
+        assert ceiling.method.startswith(max(ceiling.candidates, key=ceiling.candidates.__getitem__))
+    user = measure_ceilings(1, ["fp32"], peak_gflops=123.0)
+    assert user["fp32"].gops == 123.0 and user["fp32"].source == "user" and "int8" not in user
 
 
 def test_percentile_interpolates_like_numpy():

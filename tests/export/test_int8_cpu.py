@@ -1,0 +1,75 @@
+"""int8 ONNX for CPUs (ONNX Runtime QDQ): integer kernels after ORT's optimisation, and bad calibration input."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from export_helpers import run_cli
+
+from resnet_hub.export.errors import ExportOptionError
+from resnet_hub.export.int8_cpu import MIN_CALIBRATION_IMAGES
+from resnet_hub.export.onnx import OnnxOptions, export_onnx
+
+IMG = (32, 32)
+
+
+def _optimised_ops(path, tmp_path) -> Counter:
+    """Op types of the graph ONNX Runtime actually runs (after its QDQ fusions, ORT_ENABLE_ALL)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return Counter(n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node)
+
+
+def test_int8_graph_runs_every_conv_residual_add_and_the_classifier_on_integer_kernels(digits_resnet18, tmp_path):
+    result = export_onnx("myresnet18", tmp_path / "out", OnnxOptions(img_size=IMG, precision="int8",
+                                                                     calib_data="digits", eval_data="digits"),
+                         weights=digits_resnet18)
+    assert result.accuracy[0].passed and result.accuracy[0].delta_top1 >= -1.0
+    ops = _optimised_ops(tmp_path / "out" / "model.onnx", tmp_path)
+    fp32 = Counter(n.op_type for n in onnx.load(str(tmp_path / "out" / "model.onnx")).graph.node)
+    assert ops["QLinearConv"] == fp32["Conv"] == 20 and ops["Conv"] == 0  # resnet18: 17 + 3 downsample convs
+    assert ops["QLinearAdd"] == 8 and ops["Add"] == 0  # the residual adds stay in uint8
+    assert ops["QGemm"] == 1 and ops["Gemm"] == 0
+
+
+def test_int8_without_calibration_data_says_what_to_pass(tmp_path):
+    with pytest.raises(ExportOptionError, match="--calib-data"):
+        export_onnx("myresnet18", tmp_path / "out", OnnxOptions(img_size=IMG, precision="int8"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_calibration_folder_without_readable_images_is_an_error_and_writes_nothing(tmp_path):
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(ExportOptionError, match="calib"):
+        export_onnx("myresnet18", tmp_path / "out", OnnxOptions(img_size=IMG, precision="int8",
+                                                                calib_data=str(folder)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_few_calibration_images_warn_on_the_cli_and_the_manifest_records_the_count(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    result = run_cli("export", "myresnet18", "--format", "onnx", "--img-size", "32", "32", "--precision", "int8",
+                     "--calib-data", str(folder), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "Warning:" in result.stderr and "only 3 calibration image(s)" in result.stderr
+    assert str(MIN_CALIBRATION_IMAGES) in result.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["int8"]["calibration_images"] == 3
+    assert any("only 3 calibration image(s)" in w for w in manifest["warnings"])
