@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .errors import ExportOptionError, VerificationError
-from .files import STAGING_PREFIX, StagedFiles
+from .files import StagedFiles, staging_prefix
 from .manifest import build_manifest, write_manifest
 from .result import Artifact, ExportResult
 from .source import ModelSource, load_model_source, preprocessing_dict
@@ -126,7 +126,7 @@ def export_onnx_model(
         example = torch.randint(0, 256, (batch, height, width, 3), dtype=torch.uint8,
                                 generator=torch.Generator().manual_seed(0))
     data_name = data_file_name(path.name)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=path.parent))
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=path.parent))
     try:
         staged = staging / path.name
         was_training = model.training
@@ -441,7 +441,7 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
         from .int8_cpu import quantize_for_cpu
         from .runtime import to_uint8_nhwc
 
-        with tempfile.TemporaryDirectory(prefix=STAGING_PREFIX, dir=directory) as tmp:
+        with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=directory) as tmp:
             fp32 = export_onnx_model(source.model, Path(tmp) / "fp32.onnx", input_shape=shape,
                                      dynamic_batch=options.dynamic_batch, opset=options.opset,
                                      exporter=options.exporter, single_file=True, pixel_normalization=pixels)

@@ -28,7 +28,7 @@ from typing import Any
 from resnet_hub.errors import MissingDependencyError
 
 from .errors import ExportOptionError, ProfileShapeError
-from .files import STAGING_PREFIX, StagedTree, refuse_overwrite
+from .files import StagedTree, refuse_overwrite, staging_prefix
 from .manifest import build_manifest, write_manifest
 from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, manifest_extra, \
     manifest_preprocessing, options_dict, write_verified_onnx
@@ -375,7 +375,7 @@ def _stage_tensorrt(source, repository: Path, name: str, onnx_options: OnnxOptio
     from .tensorrt import export_tensorrt
 
     with StagedTree(repository / name, force=force) as tree:
-        build_dir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=tree))
+        build_dir = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=tree))
         try:
             result = export_tensorrt(source, build_dir / "out", onnx_options, tensorrt_options, progress=progress)
             (tree / version).mkdir()
