@@ -138,3 +138,16 @@ def test_wrappers_leave_the_wrapped_model_in_the_mode_they_found_it(source_for):
         wrapped.eval()
         wrapped.train(was_training)  # what export and verification do around their work
         assert not model.training
+
+
+@pytest.mark.parametrize("fmt,triton_options", [("tensorrt", None), ("triton", {"include_tensorrt": True})])
+def test_tensorrt_engines_refuse_embedded_preprocessing_before_any_work(fmt, triton_options, tmp_path):
+    from resnet_hub.export import export
+    from resnet_hub.export.errors import ExportOptionError
+    from resnet_hub.export.onnx import OnnxOptions
+    from resnet_hub.export.triton import TritonOptions
+
+    with pytest.raises(ExportOptionError, match="not supported for TensorRT"):
+        export("myresnet18", fmt, tmp_path / "out", onnx=OnnxOptions(img_size=(32, 32), embed_preprocessing=True),
+               triton=TritonOptions(**triton_options) if triton_options else None)
+    assert not (tmp_path / "out").exists()
