@@ -185,16 +185,6 @@ class Predictor:
         return run
 
 
-def _head_size(path: str | os.PathLike) -> int | None:
-    """Classes of the classifier stored in a safetensors file, read from the header without loading."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        if "fc.weight" in handle.keys():
-            return int(handle.get_slice("fc.weight").get_shape()[0])
-    return None
-
-
 def build_predictor(
     name: str,
     *,
@@ -215,7 +205,7 @@ def build_predictor(
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
-    from .model_loading import label_names_from_metadata
+    from .model_loading import head_size, label_names_from_metadata
     from .weights import read_metadata
 
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
@@ -225,7 +215,7 @@ def build_predictor(
     if weights is not None:
         metadata = read_metadata(weights)  # typed errors for missing / corrupt files, before any model is built
         override = preprocessing_from_metadata(metadata) or variant.default_preprocessing.to_timm()
-        num_classes = _head_size(weights)
+        num_classes = head_size(weights)
         if num_classes is not None:
             kwargs["num_classes"] = num_classes
     model = create_model(name, pretrained=pretrained, weights=weights, **kwargs).eval()
