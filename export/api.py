@@ -43,12 +43,6 @@ def export(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export ``name`` to ``format`` under ``output``; see the per-format modules for what is written."""
-    if onnx.embed_preprocessing and (format == "tensorrt" or (format == "triton" and getattr(triton, "include_tensorrt",
-                                                                                              False))):
-        # The engine builder derives its profile, calibration and verification from NCHW float input; a uint8 NHWC
-        # graph needs those rebuilt. Refuse before any work rather than fail after minutes of building.
-        raise ExportOptionError("--embed-preprocessing is not supported for TensorRT engines yet: export ONNX or "
-                                "Triton's ONNX model with it, or build the engine without it")
     if format == "onnx":
         return export_onnx(name, output, onnx, weights=weights, pretrained=pretrained, force=force, progress=progress)
     if format == "tensorrt":

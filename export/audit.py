@@ -175,21 +175,26 @@ def _tolerance(entry: dict[str, Any]):
     return Tolerance(**entry["tolerance"])
 
 
-def _onnx_runner(path: Path) -> tuple[Callable | None, str]:
+def _onnx_runner(path: Path, pixels: dict[str, Any] | None) -> tuple[Callable | None, str]:
+    """``pixels``: the data config of a graph with embedded preprocessing (it takes uint8 NHWC pixels)."""
+    from .runtime import onnx_logits
     from .verify import check_onnx_file, ort_runner
 
     try:
         checker = check_onnx_file(path)
+        if pixels is not None:
+            return onnx_logits(path, embedded_preprocessing=True, data_config=pixels), checker
         return ort_runner(path), checker
     except ImportError as exc:
         return None, f"ONNX Runtime is not installed ({exc}); pip install 'resnet-hub[onnx]'"
 
 
-def _tensorrt_runner(path: Path) -> tuple[Callable | None, str]:
+def _tensorrt_runner(path: Path, pixels: dict[str, Any] | None) -> tuple[Callable | None, str]:
     """A runner for the engine, or None and why TensorRT parity cannot be re-run here. A record that does not
     match this machine raises (it is a failure, not a missing runtime)."""
     import torch
 
+    from .runtime import engine_logits
     from .tensorrt import TensorRTModule, import_tensorrt
 
     try:
@@ -199,13 +204,18 @@ def _tensorrt_runner(path: Path) -> tuple[Callable | None, str]:
     if not torch.cuda.is_available():
         return None, f"TensorRT {trt.__version__} is installed but torch sees no CUDA GPU here"
     module = TensorRTModule(path)
-    return (lambda x: module(x.cuda()).float().cpu().numpy()), f"TensorRT {trt.__version__}"
+    return (engine_logits(module, embedded_preprocessing=pixels is not None, data_config=pixels),
+            f"TensorRT {trt.__version__}")
 
 
 def rerun_parity(directory: Path, manifest: dict[str, Any], weights: Path | None) -> tuple[ParityRun, ...]:
     from .verify import compare_runtime
 
+    from .runtime import is_pixel_input, manifest_data_config
+
     entries = manifest.get("verification", [])
+    # A graph with embedded preprocessing is fed the pixels of each normalised batch, as at export time.
+    pixels = manifest_data_config(manifest) if is_pixel_input(manifest) else None
     model, why_not = (None, None)
     runs = []
     chw = tuple(int(v) for v in manifest.get("preprocessing", {}).get("input_size", ()))
@@ -221,9 +231,9 @@ def rerun_parity(directory: Path, manifest: dict[str, Any], weights: Path | None
             continue
         try:
             if artifact.endswith(ENGINE_SUFFIX):
-                run, label = _tensorrt_runner(path)
+                run, label = _tensorrt_runner(path, pixels)
             else:
-                run, label = _onnx_runner(path)
+                run, label = _onnx_runner(path, pixels)
         except ResNetHubError as exc:  # an engine for another TensorRT / GPU, or a graph the checker rejects
             runs.append(ParityRun(artifact, runtime, "failed", str(exc)))
             continue
@@ -235,6 +245,10 @@ def rerun_parity(directory: Path, manifest: dict[str, Any], weights: Path | None
             continue
         if model is None and why_not is None:
             model, why_not = _reference_model(manifest, weights)
+            if model is not None and pixels is not None:
+                from .preprocessing_graph import PixelGrid
+
+                model = PixelGrid(model, pixels["mean"], pixels["std"])
         if model is None:
             runs.append(ParityRun(artifact, runtime, "not re-run", str(why_not)))
             continue

@@ -7,10 +7,10 @@ TensorRT turns into INT8 kernels.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,30 +39,28 @@ def quantize_int8(
     method: str = "entropy",
     execution_providers: tuple[str, ...] = ("cpu",),
 ) -> Path:
-    """Write a Q/DQ INT8 copy of ``onnx_path`` calibrated on ``calibration`` (N, C, H, W float32)."""
+    """Write a Q/DQ INT8 copy of ``onnx_path`` calibrated on ``calibration``: what the graph takes, a (N, C, H, W)
+    float batch, or (N, H, W, 3) uint8 pixels for a graph with embedded preprocessing (kept uint8: ModelOpt
+    feeds the array to ONNX Runtime as it is)."""
     if method not in CALIBRATION_METHODS:
         raise ExportError(f"Unknown calibration method '{method}'; choose one of: {', '.join(CALIBRATION_METHODS)}")
     if calibration.ndim != 4 or calibration.shape[0] < 1:
-        raise ExportError(f"Calibration data must be a non-empty (N, C, H, W) array, got {calibration.shape}")
-    quantize = import_modelopt_quantize()
+        raise ExportError(f"Calibration data must be a non-empty (N, C, H, W) or (N, H, W, 3) array, got "
+                          f"{calibration.shape}")
+    feed = calibration if calibration.dtype == np.uint8 else calibration.astype(np.float32)
+    import_modelopt_quantize()  # a missing extra is reported here, in the caller's terms
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger("modelopt")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize(
-                onnx_path=str(onnx_path),
-                quantize_mode="int8",
-                calibration_data=calibration.astype(np.float32),
-                calibration_method=method,
-                calibration_eps=list(execution_providers),
-                output_path=str(output_path),
-                log_level="ERROR",
-            )
-    finally:
-        logger.setLevel(previous)
+    with tempfile.TemporaryDirectory(prefix="resnet-hub-calibration-") as tmp:
+        calibration_file = Path(tmp) / "calibration.npy"
+        np.save(calibration_file, feed)
+        # In a child process: ModelOpt leaves ONNX Runtime's quantization modules patched (see _modelopt_worker).
+        proc = subprocess.run([sys.executable, "-m", "resnet_hub.export._modelopt_worker", str(onnx_path),
+                               str(output_path), str(calibration_file), method, ",".join(execution_providers)],
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = "\n".join(proc.stderr.strip().splitlines()[-6:]) or f"exit status {proc.returncode}"
+        raise ExportError(f"ModelOpt could not quantize {Path(onnx_path).name} to INT8 Q/DQ:\n{reason}")
     if not output_path.is_file():
         raise ExportError(f"ModelOpt did not write {output_path}")
     return output_path

@@ -60,6 +60,37 @@ def onnx_logits(
     return run
 
 
+def engine_logits(
+    module: Any,
+    *,
+    embedded_preprocessing: bool = False,
+    data_config: dict[str, Any] | None = None,
+) -> Callable[[Any], np.ndarray]:
+    """A TensorRT engine (a ``TensorRTModule``) as a logits function of the normalised float batch, like
+    :func:`onnx_logits`: an engine with embedded preprocessing is fed the uint8 NHWC pixels of that batch."""
+    import torch
+
+    if embedded_preprocessing and data_config is None:
+        raise ValueError("an engine with embedded preprocessing needs the data config to rebuild its uint8 input")
+    device = torch.device("cuda", torch.cuda.current_device())
+
+    def run(x: Any) -> np.ndarray:
+        if embedded_preprocessing:
+            feed = torch.from_numpy(to_uint8_nhwc(x, data_config["mean"], data_config["std"]))  # type: ignore[index]
+        else:
+            feed = torch.as_tensor(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
+        with torch.inference_mode():
+            return module(feed.to(device)).float().cpu().numpy()
+
+    return run
+
+
+def is_pixel_input(manifest: dict[str, Any]) -> bool:
+    """Whether an export's graph takes uint8 pixels (``--embed-preprocessing``), as its manifest records."""
+    return bool(manifest.get("export", {}).get("embed_preprocessing")
+                or manifest.get("preprocessing", {}).get("embedded_in_graph"))
+
+
 def manifest_data_config(manifest: dict[str, Any]) -> dict[str, Any]:
     pre = manifest.get("preprocessing", {})
     try:
@@ -72,7 +103,7 @@ def manifest_data_config(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def export_target(directory: str | os.PathLike, device: str = "cpu"):
     """An export directory (ONNX, or a TensorRT engine where TensorRT and CUDA exist) as an evaluation target."""
-    from resnet_hub.evaluate import Target, torch_logits
+    from resnet_hub.evaluate import Target
 
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
@@ -86,17 +117,18 @@ def export_target(directory: str | os.PathLike, device: str = "cpu"):
     num_classes = int(model_info.get("num_classes", 1000))
     export_options = manifest.get("export", {})
     fmt = manifest.get("format")
+    embedded = is_pixel_input(manifest)
     if fmt == "tensorrt":
         from .tensorrt import TensorRTModule
 
         engine = TensorRTModule(directory / "model.plan")
-        return Target(f"{directory} (TensorRT engine)", "TensorRT", torch_logits(engine, "cuda"), config, names,
+        return Target(f"{directory} (TensorRT engine)", "TensorRT",
+                      engine_logits(engine, embedded_preprocessing=embedded, data_config=config), config, names,
                       num_classes)
     onnx_file = directory / "model.onnx"
     if fmt != "onnx" or not onnx_file.exists():
         raise EvaluationError(f"{directory} holds a '{fmt}' export without model.onnx; evaluate an ONNX or "
                               "TensorRT export directory")
-    embedded = bool(export_options.get("embed_preprocessing"))
     precision = export_options.get("precision") or ("fp16" if export_options.get("half") else "fp32")
     return Target(f"{directory} (ONNX {precision})", "ONNX Runtime (CPU)",
                   onnx_logits(onnx_file, embedded_preprocessing=embedded, data_config=config), config, names,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,11 +46,14 @@ from .onnx import (
     Progress,
     options_dict,
     data_file_name,
+    manifest_preprocessing,
     write_verified_onnx,
 )
+from .preprocessing_graph import PixelGrid
 from .quantize import count_qdq_nodes, import_modelopt_quantize, quantize_int8
 from .result import Artifact, ExportResult
-from .source import ModelSource, load_model_source, preprocessing_dict
+from .runtime import engine_logits, to_uint8_nhwc
+from .source import ModelSource, load_model_source
 from .tensorrt_plan import (
     ENGINE_FILE,
     BatchProfile,
@@ -158,8 +162,11 @@ def _member(trt, enum_name: str, name: str):
     return member
 
 
-def build_engine(onnx_path: Path, plan: BuildPlan, chw: tuple[int, int, int]) -> bytes:
-    """Parse ``onnx_path`` and build a serialized engine as ``plan`` says (TensorRT 10 and 11)."""
+def build_engine(onnx_path: Path, plan: BuildPlan, sample_shape: tuple[int, int, int]) -> bytes:
+    """Parse ``onnx_path`` and build a serialized engine as ``plan`` says (TensorRT 10 and 11).
+
+    ``sample_shape`` is one input without the batch axis, as the graph takes it: (C, H, W) floats, or (H, W, 3)
+    uint8 pixels for a graph with embedded preprocessing; the optimization profile varies only the batch."""
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -179,7 +186,7 @@ def build_engine(onnx_path: Path, plan: BuildPlan, chw: tuple[int, int, int]) ->
     if plan.hardware_level is not None:
         config.hardware_compatibility_level = _member(trt, "HardwareCompatibilityLevel", plan.hardware_level)
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, *plan.profile.shapes(chw))
+    profile.set_shape(INPUT_NAME, *plan.profile.shapes(sample_shape))
     config.add_optimization_profile(profile)
     if plan.timing_cache is not None:
         existing = plan.timing_cache.read_bytes() if plan.timing_cache.is_file() else b""
@@ -196,7 +203,7 @@ def build_engine(onnx_path: Path, plan: BuildPlan, chw: tuple[int, int, int]) ->
 
 def _torch_dtype(trt, dtype) -> torch.dtype:
     table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16, trt.DataType.INT32: torch.int32,
-             trt.DataType.INT8: torch.int8}
+             trt.DataType.INT8: torch.int8, trt.DataType.UINT8: torch.uint8}
     if hasattr(trt.DataType, "BF16"):
         table[trt.DataType.BF16] = torch.bfloat16
     return table[dtype]
@@ -222,7 +229,7 @@ class EngineSession:
         self.input_name, self.output_name = input_name, output_name
         lo, opt, hi = self.engine.get_tensor_profile_shape(input_name, 0)
         self.profile = BatchProfile(int(lo[0]), int(opt[0]), int(hi[0]))
-        self.chw = tuple(int(d) for d in lo[1:])
+        self.sample_shape = tuple(int(d) for d in lo[1:])  # (C, H, W), or (H, W, 3) for pixel input
         self.input_dtype = self.engine.get_tensor_dtype(input_name)
         self.output_dtype = self.engine.get_tensor_dtype(output_name)
 
@@ -230,7 +237,7 @@ class EngineSession:
         """Fix the input shape for the next run; the output shape TensorRT derives from it."""
         if not self.context.set_input_shape(self.input_name, tuple(int(d) for d in input_shape)):
             raise ProfileShapeError(f"TensorRT refused input shape {tuple(input_shape)} (profile batch "
-                                    f"{self.profile.min}-{self.profile.max}, image {self.chw})")
+                                    f"{self.profile.min}-{self.profile.max}, per image {self.sample_shape})")
         return tuple(int(d) for d in self.context.get_tensor_shape(self.output_name))
 
     def execute(self, input_address: int, output_address: int, stream_handle: int) -> None:
@@ -239,6 +246,26 @@ class EngineSession:
         self.context.set_tensor_address(self.output_name, int(output_address))
         if not self.context.execute_async_v3(int(stream_handle)):
             raise ExportError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+
+
+def check_engine_input(shape: tuple[int, ...], dtype: torch.dtype, sample_shape: tuple[int, ...],
+                       engine_dtype: torch.dtype) -> None:
+    """Refuse a batch the engine would misread, before it reaches TensorRT. A uint8 engine has preprocessing
+    embedded: a normalised float batch cast to uint8 would run and return confident nonsense, and raw pixels
+    fed to a float engine skip the normalisation; both are mistakes a client makes silently."""
+    pixels = engine_dtype == torch.uint8
+    expected = (f"decoded uint8 RGB pixels (batch, {', '.join(map(str, sample_shape))}), NHWC, resized and cropped "
+                "to the engine's input size" if pixels
+                else f"a normalised float batch (batch, {', '.join(map(str, sample_shape))})")
+    if pixels and dtype != torch.uint8:
+        raise InputShapeError(f"This engine has preprocessing embedded and takes {expected}; got {dtype} "
+                              f"{tuple(shape)}. Send the pixels as torch.uint8, without ToTensor/Normalize")
+    if not pixels and not dtype.is_floating_point:
+        raise InputShapeError(f"This engine takes {expected} (timm's eval transform: /255, mean/std); got {dtype} "
+                              f"{tuple(shape)}. Normalise the pixels first, or export with --embed-preprocessing to "
+                              "send uint8 pixels")
+    if len(shape) != 4 or tuple(shape[1:]) != tuple(sample_shape):
+        raise InputShapeError(f"This engine takes {expected}; got shape {tuple(shape)}")
 
 
 def engine_and_record(engine: bytes | str | os.PathLike, record: EngineRecord | None,
@@ -286,7 +313,7 @@ class TensorRTModule(nn.Module):
                                                  output_name, record=record, check_record=check_record)
         self.engine, self.context = self.session.engine, self.session.context
         self.input_name, self.output_name = input_name, output_name
-        self.profile, self.chw = self.session.profile, self.session.chw
+        self.profile, self.sample_shape = self.session.profile, self.session.sample_shape
         self.input_dtype = _torch_dtype(trt, self.session.input_dtype)
         self.output_dtype = _torch_dtype(trt, self.session.output_dtype)
 
@@ -294,8 +321,7 @@ class TensorRTModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cuda":
             raise InputShapeError(f"TensorRTModule needs a CUDA tensor, got one on {x.device}")
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.chw:
-            raise InputShapeError(f"Expected input (batch, {', '.join(map(str, self.chw))}), got {tuple(x.shape)}")
+        check_engine_input(tuple(x.shape), x.dtype, self.sample_shape, self.input_dtype)
         self.profile.check(int(x.shape[0]))
         x = x.to(self.input_dtype).contiguous()
         out = torch.empty(self.session.output_shape(tuple(x.shape)), dtype=self.output_dtype, device=x.device)
@@ -305,7 +331,7 @@ class TensorRTModule(nn.Module):
         return out
 
 
-def engine_for_plan(parse_paths: list[Path], plan: BuildPlan, chw: tuple[int, int, int], here: Environment,
+def engine_for_plan(parse_paths: list[Path], plan: BuildPlan, sample_shape: tuple[int, int, int], here: Environment,
                     cache: EngineCache | None) -> tuple[bytes, EngineRecord, bool]:
     """The engine for ``plan`` from the graph in ``parse_paths`` (graph first, then its data files): reused
     from ``cache`` when every fact of its key is equal, else built (and stored). Returns (engine, record,
@@ -319,7 +345,7 @@ def engine_for_plan(parse_paths: list[Path], plan: BuildPlan, chw: tuple[int, in
         hit = cache.lookup(key)
         if hit is not None:
             return hit[0], hit[1], True
-    engine = build_engine(parse_paths[0], plan, chw)
+    engine = build_engine(parse_paths[0], plan, sample_shape)
     record = EngineRecord(tensorrt_version=here.tensorrt_version, compute_capability=tuple(here.compute_capability),
                           gpu_name=here.gpu_name, cuda_runtime=here.cuda_runtime, onnx_sha256=onnx_sha,
                           precision=plan.precision, profile=profile, flags=flags,
@@ -342,6 +368,21 @@ def benchmark_engine(model: nn.Module, input_shape: tuple[int, int, int, int], w
                     OnnxOptions(batch_size=batch, dynamic_batch=True), here.tensorrt_version, here.gpu_name,
                     here.compute_capability)
     return build_engine(onnx_path, plan, chw), plan  # type: ignore[arg-type]
+
+
+def tensorrt_calibration(options: TensorRTOptions, data_config: dict[str, Any], pixel_input: bool) -> np.ndarray:
+    """Calibration images as the graph takes them: the normalised float batch, or for a graph with embedded
+    preprocessing the same images as uint8 NHWC pixels (exact: they were decoded from 8-bit files), so the
+    activation ranges ModelOpt measures behind the in-graph normalisation are those of deployment."""
+    calibration = load_calibration_batch(options.calib_dir, data_config, limit=options.calib_limit)
+    return to_uint8_nhwc(calibration, data_config["mean"], data_config["std"]) if pixel_input else calibration
+
+
+def int8_parse_graph(verified_onnx: Path, output: Path, options: TensorRTOptions, data_config: dict[str, Any],
+                     pixel_input: bool) -> Path:
+    """The Q/DQ graph TensorRT parses for an int8 engine: ModelOpt on the verified fp32 ONNX."""
+    calibration = tensorrt_calibration(options, data_config, pixel_input)
+    return quantize_int8(verified_onnx, output, calibration, method=options.calib_method)
 
 
 def check_tensorrt_ready(options: TensorRTOptions) -> Any:
@@ -390,21 +431,22 @@ def export_tensorrt(
         onnx_opts = OnnxOptions(**{**asdict(onnx_options), "half": plan.onnx_half, "precision": "fp32"})
         verified = write_verified_onnx(source, staging, onnx_opts, progress)
         chw = verified.input_shape[1:]
+        pixel_input = verified.pixel_input is not None  # --embed-preprocessing: uint8 (N, H, W, 3) in
+        sample_shape = (chw[1], chw[2], chw[0]) if pixel_input else chw
+        data_config = source.data_config(onnx_options.img_size)
         timings = dict(verified.timings)
         parse_path = verified.path
         if plan.needs_quantization:
             say(f"calibrating INT8 Q/DQ scales on images from {options.calib_dir}")
             start = time.perf_counter()
-            calibration = load_calibration_batch(options.calib_dir, source.data_config(onnx_options.img_size),
-                                                 limit=options.calib_limit)
-            parse_path = quantize_int8(verified.path, staging / QDQ_FILE, calibration, method=options.calib_method)
+            parse_path = int8_parse_graph(verified.path, staging / QDQ_FILE, options, data_config, pixel_input)
             timings["quantize_s"] = time.perf_counter() - start
         say(f"building the TensorRT {trt.__version__} engine ({plan.precision}, batch "
             f"{plan.profile.min}-{plan.profile.max}, opt {plan.profile.opt})")
         start = time.perf_counter()
         parse_paths = [parse_path] + ([parse_path.with_name(data_file_name(parse_path.name))]
                                       if parse_path.with_name(data_file_name(parse_path.name)).exists() else [])
-        engine_bytes, record, reused = engine_for_plan(parse_paths, plan, chw, here, cache)
+        engine_bytes, record, reused = engine_for_plan(parse_paths, plan, sample_shape, here, cache)
         if reused:
             say(f"reusing the cached engine {record.cache_key[:12]} (same graph, settings, TensorRT and GPU)")
         (staging / ENGINE_FILE).write_bytes(engine_bytes)
@@ -412,10 +454,14 @@ def export_tensorrt(
         timings["reuse_s" if reused else "build_s"] = time.perf_counter() - start
         say("comparing the engine with PyTorch")
         module = TensorRTModule(engine_bytes, record=record)
+        # As for ONNX: the engine gets each normalised batch as the pixels a client would send, PyTorch those
+        # pixels after timm's normalisation.
+        reference = PixelGrid(source.model, data_config["mean"], data_config["std"]) if pixel_input else source.model
         report = compare_runtime(
-            source.model, lambda x: module(x.to(device)).float().cpu().numpy(), chw=chw,
+            reference, engine_logits(module, embedded_preprocessing=pixel_input, data_config=data_config), chw=chw,
             batch_sizes=plan.profile.verification_batches(), tolerance=parity_tolerance(plan.precision),
-            artifact=ENGINE_FILE, runtime=f"TensorRT {trt.__version__} ({here.gpu_name})")
+            artifact=ENGINE_FILE, runtime=f"TensorRT {trt.__version__} ({here.gpu_name}"
+                                          + (", uint8 pixel input)" if pixel_input else ")"))
         if not report.passed:
             raise VerificationError(f"The TensorRT engine does not match PyTorch: {report.describe()}", report)
         extra = dict(tensorrt=dict(plan=_plan_dict(plan), gpu=here.gpu_name,
@@ -425,16 +471,21 @@ def export_tensorrt(
                                    engine_record=record.to_dict(), engine_cache="reused" if reused else "built"))
         if plan.needs_quantization:
             extra["tensorrt"]["qdq_nodes"] = count_qdq_nodes(parse_path)
+        if pixel_input:
+            extra["input"] = verified.pixel_input
         manifest = build_manifest(source, fmt="tensorrt", options=options_dict(onnx_opts), signature=verified.signature,
-                                  preprocessing=preprocessing_dict(source, onnx_options.img_size),
+                                  preprocessing=manifest_preprocessing(source, onnx_options),
                                   verifications=[verified.verification, report], files=list(staging.iterdir()),
                                   extra=extra, extra_versions={"tensorrt": trt.__version__})
         write_manifest(staging / MANIFEST_FILE, manifest)
         produced = sorted(p.name for p in staging.iterdir())
     artifacts = tuple(Artifact.of(output / n, _kind(n)) for n in produced)
     engine_path = output / ENGINE_FILE
-    hint = (f"trtexec --loadEngine={engine_path} --shapes={INPUT_NAME}:{plan.profile.opt}x{'x'.join(map(str, chw))}\n"
-            f"from resnet_hub.export.tensorrt import TensorRTModule; TensorRTModule({str(engine_path)!r})(images.cuda())")
+    batch_of = "uint8_pixels_nhwc" if pixel_input else "images"
+    hint = (f"trtexec --loadEngine={engine_path} --shapes={INPUT_NAME}:{plan.profile.opt}x"
+            f"{'x'.join(map(str, sample_shape))}\n"
+            f"from resnet_hub.export.tensorrt import TensorRTModule; "
+            f"TensorRTModule({str(engine_path)!r})({batch_of}.cuda())")
     return ExportResult(format="tensorrt", model=source.name, output=output, artifacts=artifacts,
                         verifications=(verified.verification, report), manifest=manifest, timings=timings,
                         run_hint=hint)

@@ -140,14 +140,26 @@ def test_wrappers_leave_the_wrapped_model_in_the_mode_they_found_it(source_for):
         assert not model.training
 
 
-@pytest.mark.parametrize("fmt,triton_options", [("tensorrt", None), ("triton", {"include_tensorrt": True})])
-def test_tensorrt_engines_refuse_embedded_preprocessing_before_any_work(fmt, triton_options, tmp_path):
-    from resnet_hub.export import export
-    from resnet_hub.export.errors import ExportOptionError
-    from resnet_hub.export.onnx import OnnxOptions
-    from resnet_hub.export.triton import TritonOptions
+def test_verify_reruns_parity_of_an_embedded_export_on_pixels(digits_resnet18, tmp_path):
+    """`resnet-hub verify` feeds a pixel-input graph pixels, as the export did (it used to feed floats and fail
+    every embedded export); a graph whose normalisation is changed after export is caught."""
+    from export_helpers import run_cli
 
-    with pytest.raises(ExportOptionError, match="not supported for TensorRT"):
-        export("myresnet18", fmt, tmp_path / "out", onnx=OnnxOptions(img_size=(32, 32), embed_preprocessing=True),
-               triton=TritonOptions(**triton_options) if triton_options else None)
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    export_onnx("myresnet18", out, OnnxOptions(img_size=IMG, embed_preprocessing=True), weights=digits_resnet18)
+    result = run_cli("verify", str(out), "--weights", str(digits_resnet18))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "uint8 pixel input" in result.stdout and "passed" in result.stdout
+
+    graph = onnx.load(str(out / "model.onnx"))
+    divisor = next(n for n in graph.graph.node if n.op_type == "Div")  # the / 255 of ToTensor
+    constant = next(t for t in graph.graph.initializer if t.name in divisor.input)
+    constant.CopyFrom(onnx.numpy_helper.from_array(np.full_like(onnx.numpy_helper.to_array(constant), 128.0),
+                                                   constant.name))
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    onnx.save(graph, str(tampered / "model.onnx"))
+    from resnet_hub.export.audit import rerun_parity
+
+    runs = rerun_parity(tampered, json.loads((out / "manifest.json").read_text()), digits_resnet18)
+    assert [r.status for r in runs] == ["failed"], runs

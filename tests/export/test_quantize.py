@@ -59,3 +59,22 @@ def test_modelopt_inserts_qdq_nodes_that_onnxruntime_runs(source_for, tmp_path):
     a = fp32.run(None, {"input": calibration})[0]
     b = int8.run(None, {"input": calibration})[0]
     assert np.abs(a - b).max() < 0.25 * np.abs(a).max()  # quantised, not broken
+
+
+@pytest.mark.skipif(importlib.util.find_spec("modelopt") is None,
+                    reason="nvidia-modelopt is not installed (ships with pip install 'resnet-hub[quantize]')")
+def test_onnx_runtime_int8_export_still_works_after_a_tensorrt_quantization_in_the_same_process(digits_resnet18,
+                                                                                               tmp_path):
+    """ModelOpt monkeypatches ONNX Runtime's quantizers for good; run in-process, it broke every later CPU int8
+    export ("Quantization parameters are not specified for param ..."). It runs in a child process now."""
+    from resnet_hub.export.onnx import OnnxOptions, export_onnx
+    from resnet_hub.export.quantize import quantize_int8
+    from resnet_hub.export.source import load_model_source
+
+    source = load_model_source("myresnet18", weights=digits_resnet18)
+    export_onnx(source, tmp_path / "fp32", OnnxOptions(img_size=IMG))
+    calibration = load_calibration_batch("digits", source.data_config(IMG), limit=64)
+    quantize_int8(tmp_path / "fp32" / "model.onnx", tmp_path / "model.qdq.onnx", calibration, method="max")
+    result = export_onnx(source, tmp_path / "int8", OnnxOptions(img_size=IMG, precision="int8", calib_data="digits",
+                                                                eval_data="digits"))
+    assert result.accuracy[0].passed

@@ -47,3 +47,36 @@ def test_module_refuses_batch_outside_profile(source_for, tmp_path):
     module = TensorRTModule(tmp_path / "trt" / "model.plan")
     with pytest.raises(ProfileShapeError, match="outside the engine's optimization profile"):
         module(torch.randn(5, 3, *IMG, device="cuda"))
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_engine_with_embedded_preprocessing_takes_uint8_pixels(precision, digits_resnet18, tmp_path):
+    """--embed-preprocessing on TensorRT: the engine takes (N, H, W, 3) uint8 pixels and agrees with PyTorch after
+    timm's transform on real digits; an int8 engine is calibrated on pixels. Float batches are refused."""
+    import json
+
+    from resnet_hub.data import eval_transform, open_labelled, stacked
+    from resnet_hub.errors import InputShapeError
+    from resnet_hub.export.onnx import OnnxOptions
+    from resnet_hub.export.runtime import to_uint8_nhwc
+    from resnet_hub.export.source import load_model_source
+    from resnet_hub.export.tensorrt import TensorRTModule, TensorRTOptions, export_tensorrt
+
+    source = load_model_source("myresnet18", weights=digits_resnet18)
+    config = source.data_config((32, 32))
+    export_tensorrt(source, tmp_path / "trt", OnnxOptions(img_size=(32, 32), embed_preprocessing=True),
+                    TensorRTOptions(precision=precision, max_batch=64, calib_dir="digits" if precision == "int8"
+                                    else None, use_timing_cache=False, engine_cache=False))
+    manifest = json.loads((tmp_path / "trt" / "manifest.json").read_text())
+    assert manifest["input"]["dtype"] == "uint8" and manifest["input"]["shape"] == ["batch", 32, 32, 3]
+    assert manifest["preprocessing"]["embedded_in_graph"] is True
+    module = TensorRTModule(tmp_path / "trt" / "model.plan")
+    assert module.sample_shape == (32, 32, 3) and module.input_dtype == torch.uint8
+    tensors, labels, _ = stacked(open_labelled("digits", "val"), eval_transform(config), limit=64)
+    pixels = torch.from_numpy(to_uint8_nhwc(tensors, config["mean"], config["std"])).cuda()
+    with torch.no_grad():
+        reference = source.model.eval()(tensors).argmax(1)
+    engine = module(pixels).float().cpu().argmax(1)
+    assert (engine == reference).float().mean().item() >= 0.97
+    with pytest.raises(InputShapeError, match="preprocessing embedded"):
+        module(tensors.permute(0, 2, 3, 1).contiguous().cuda())

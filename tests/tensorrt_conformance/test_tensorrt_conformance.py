@@ -103,12 +103,22 @@ def test_portable_engines_set_version_and_hardware_compatibility(report):
 
 def test_every_plan_loads_and_runs_through_the_binding_calls(report):
     for label, built in report["plans"].items():
+        sample = [32, 32, 3] if label == "pixels" else [3, 32, 32]
         assert built["deserialized"], label
-        assert built["input_shape_set"] == [2, 3, 32, 32]
+        assert built["input_shape_set"] == [2, *sample]
         assert built["addresses"] == [["input", 0x1000], ["logits", 0x2000]]
         assert built["executed"] == [[0]]
-        assert built["profile"] == [1, 4, 8] and built["chw"] == [3, 32, 32]
-        assert built["torch_dtypes"] == ["torch.float32", "torch.float32"]
+        assert built["profile"] == [1, 4, 8] and built["sample_shape"] == sample
+        assert built["torch_dtypes"] == [("torch.uint8" if label == "pixels" else "torch.float32"), "torch.float32"]
+
+
+def test_an_engine_with_embedded_preprocessing_has_a_pixel_profile_and_uint8_input(report):
+    """--embed-preprocessing: the profile varies the batch of (H, W, 3) pixels, and TensorRTModule maps the
+    engine's UINT8 input to torch.uint8 (the dtype its input check then demands)."""
+    pixels = report["plans"]["pixels"]
+    assert pixels["profile_shapes"] == [[[1, 32, 32, 3], [4, 32, 32, 3], [8, 32, 32, 3]]]
+    assert pixels["plan"]["onnx_variant"] == "int8-qdq" and pixels["record"]["precision"] == "int8"
+    assert pixels["torch_dtypes"][0] == "torch.uint8"
 
 
 def test_engines_for_elsewhere_are_refused_before_deserialising(report):
@@ -162,6 +172,8 @@ MUTATIONS = {
                       "portable", "set_flag(): incompatible function arguments"),
     "property-type": ("tensorrt.py", "self.runtime.engine_host_code_allowed = True",
                       "self.runtime.engine_host_code_allowed = 1", "portable", "engine_host_code_allowed"),
+    "pixel-dtype": ("tensorrt.py", "trt.DataType.UINT8: torch.uint8", "trt.DataType.UNIT8: torch.uint8", "pixels",
+                    "UNIT8"),
 }
 # Only TensorRT 10.12+ uses STRONGLY_TYPED (11 plans no network flags at all).
 MUTATIONS_10 = {"network-flag": ("tensorrt_plan.py", '("STRONGLY_TYPED",), ()', '("STRONGLY_TYPE",), ()', "fp16",

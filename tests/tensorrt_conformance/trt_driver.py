@@ -16,16 +16,19 @@ import sys
 from pathlib import Path
 
 CHW = (3, 32, 32)
+PIXELS = (32, 32, 3)  # --embed-preprocessing: the engine takes uint8 NHWC pixels
 PROFILE = (1, 4, 8)
 HERE_CC = (9, 0)
 
 
 def scenarios(version: str) -> dict[str, dict]:
-    """Build plans to run: each precision as this TensorRT would plan it, a portable engine, and on 10.x the
-    weakly typed plans of TensorRT < 10.12 (whose BuilderFlag.FP16/INT8 still exist, deprecated, in 10.x)."""
+    """Build plans to run: each precision as this TensorRT would plan it, a portable engine, an int8 engine of a
+    graph with embedded preprocessing (uint8 (N, H, W, 3) input), and on 10.x the weakly typed plans of
+    TensorRT < 10.12 (whose BuilderFlag.FP16/INT8 still exist, deprecated, in 10.x)."""
     found = {p: dict(version=version, precision=p) for p in ("fp32", "fp16", "int8")}
     found["portable"] = dict(version=version, precision="fp16", version_compatible=True,
                              hardware_compatibility="ampere+")
+    found["pixels"] = dict(version=version, precision="int8", sample_shape=PIXELS, input_dtype="UINT8")
     if version.startswith("10."):
         found["weak-fp16"] = dict(version="10.11.0", precision="fp16")
         found["weak-int8"] = dict(version="10.11.0", precision="int8", version_compatible=True)
@@ -36,7 +39,9 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
     from resnet_hub.export.engine_record import Environment
     from resnet_hub.export.tensorrt_plan import BatchProfile, plan_build
 
-    fakes = strict.install(trt, chw=CHW, profile=PROFILE)
+    sample = tuple(spec.get("sample_shape", CHW))
+    fakes = strict.install(trt, chw=sample, profile=PROFILE,
+                           input_dtype=getattr(trt.DataType, spec.get("input_dtype", "FLOAT")))
     here = Environment(tensorrt_version=trt.__version__, compute_capability=HERE_CC, gpu_name="stand-in GPU")
     plan = plan_build(spec["version"], spec["precision"], profile=BatchProfile(*PROFILE), workspace_mib=256,
                       optimization_level=4, timing_cache=work / f"{label}.timing",
@@ -44,7 +49,7 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
                       hardware_compatibility=spec.get("hardware_compatibility", "same"), compute_capability=HERE_CC)
     graph = work / f"{label}.onnx"
     graph.write_bytes(f"graph for {label}".encode())
-    engine, record, reused = rt.engine_for_plan([graph], plan, CHW, here, None)
+    engine, record, reused = rt.engine_for_plan([graph], plan, sample, here, None)
     config = fakes.config
     level = vars(config).get("hardware_compatibility_level")
     result = dict(
@@ -66,7 +71,7 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
     (directory / "model.plan").write_bytes(engine)
     (directory / "model.plan.json").write_text(record.to_json())
     session, loaded_record = rt.load_session(trt, directory / "model.plan", here)
-    out_shape = session.output_shape((2, *CHW))
+    out_shape = session.output_shape((2, *sample))
     session.execute(0x1000, 0x2000, 0)
     result.update(
         deserialized=fakes.runtime.deserialize_cuda_engine.call_args.args[0] == engine,
@@ -77,7 +82,7 @@ def run_plan(trt, strict, rt, label: str, spec: dict, work: Path) -> dict:
         addresses=[c.args for c in fakes.context.set_tensor_address.call_args_list],
         executed=[c.args for c in fakes.context.execute_async_v3.call_args_list],
         profile=[session.profile.min, session.profile.opt, session.profile.max],
-        chw=list(session.chw),
+        sample_shape=list(session.sample_shape),
         torch_dtypes=[str(rt._torch_dtype(trt, session.input_dtype)), str(rt._torch_dtype(trt, session.output_dtype))],
         record=dict(precision=loaded_record.precision, flags=loaded_record.flags),
     )

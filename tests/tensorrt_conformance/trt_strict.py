@@ -206,9 +206,11 @@ class Fakes:
     built: list
 
 
-def install(trt, *, chw: tuple[int, int, int], profile: tuple[int, int, int], num_classes: int = 10) -> Fakes:
+def install(trt, *, chw: tuple[int, int, int], profile: tuple[int, int, int], num_classes: int = 10,
+            input_dtype: Any = None) -> Fakes:
     """Replace ``trt.Builder``, ``trt.OnnxParser`` and ``trt.Runtime`` (only those) by strict fakes wired so a
-    build and a load run end to end; every build returns new, distinct plan bytes."""
+    build and a load run end to end; every build returns new, distinct plan bytes. The engine's input has
+    shape (batch, *chw) and ``input_dtype`` (default FLOAT); its output is FLOAT."""
     lo, opt, hi = profile
     Builder, OnnxParser, Runtime = (_real(trt, n) for n in ("Builder", "OnnxParser", "Runtime"))
     network = strict_instance(trt, trt.INetworkDefinition)
@@ -232,8 +234,15 @@ def install(trt, *, chw: tuple[int, int, int], profile: tuple[int, int, int], nu
     context = strict_instance(trt, trt.IExecutionContext, set_input_shape=True, set_tensor_address=True,
                               execute_async_v3=True, get_tensor_shape=trt.Dims((opt, num_classes)))
     engine = strict_instance(trt, trt.ICudaEngine, create_execution_context=context,
-                             get_tensor_profile_shape=[trt.Dims((b, *chw)) for b in (lo, opt, hi)],
-                             get_tensor_dtype=trt.DataType.FLOAT)
+                             get_tensor_profile_shape=[trt.Dims((b, *chw)) for b in (lo, opt, hi)])
+    check_dtype_call = engine.get_tensor_dtype.side_effect
+
+    def tensor_dtype(*args: Any, **kwargs: Any):
+        check_dtype_call(*args, **kwargs)
+        name = args[0] if args else kwargs.get("name")
+        return (input_dtype or trt.DataType.FLOAT) if name == "input" else trt.DataType.FLOAT
+
+    engine.get_tensor_dtype.side_effect = tensor_dtype
     runtime = strict_instance(trt, Runtime, deserialize_cuda_engine=engine)
     trt.Builder = strict_class(trt, Builder, builder)
     trt.OnnxParser = strict_class(trt, OnnxParser, parser)
