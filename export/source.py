@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,12 +36,9 @@ class ModelSource:
 
     def data_config(self, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode) for this export."""
-        from timm.data import resolve_data_config
+        from resnet_hub.model_loading import data_config_of
 
-        cfg = resolve_data_config(pretrained_cfg=self.preprocessing.to_timm(), use_test_size=False)
-        if img_size is not None:
-            cfg["input_size"] = (cfg["input_size"][0], int(img_size[0]), int(img_size[1]))
-        return dict(cfg)
+        return data_config_of(self.preprocessing, img_size)
 
 
 def load_model_source(
@@ -56,7 +52,7 @@ def load_model_source(
     import resnet_hub
     from resnet_hub.errors import UnknownTagError
     from resnet_hub.factory import resolve_model
-    from resnet_hub.weights import read_metadata, sha256_of_file
+    from resnet_hub.model_loading import read_weights_file
 
     try:
         ref = resolve_model(name)  # unknown names, tags and hf-hub repos fail here, before any file is touched
@@ -65,23 +61,15 @@ def load_model_source(
     variant = ref.variant
     if pretrained and weights is not None:
         raise ExportOptionError("Pass either --weights FILE or --pretrained, not both")
-    label_names = None
-    if weights is not None:
-        from resnet_hub.model_loading import head_size, label_names_from_metadata
-
-        label_names = label_names_from_metadata(read_metadata(weights))  # typed errors for missing / corrupt files
-        classes = head_size(weights)  # a fine-tuned head (10 digits, ...) is built at its own size
-        if classes is not None and "num_classes" not in model_kwargs:
-            model_kwargs["num_classes"] = classes
+    facts = read_weights_file(weights, variant) if weights is not None else None  # before building anything
+    if facts is not None and facts.num_classes is not None and "num_classes" not in model_kwargs:
+        model_kwargs["num_classes"] = facts.num_classes  # a fine-tuned head (10 digits, ...) at its own size
     model = resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
 
     file_sha = None
-    if weights is not None:
-        file_sha = sha256_of_file(weights)
-        described = f"{Path(weights)}"
-        from resnet_hub.model_loading import preprocessing_from_weights_metadata
-
-        preprocessing, source = preprocessing_from_weights_metadata(read_metadata(weights), variant)
+    if facts is not None:
+        file_sha, described = facts.sha256, facts.path
+        preprocessing, source = facts.preprocessing, facts.preprocessing_source
     elif ref.hub_id is not None:
         preprocessing, source = ref.preprocessing, f"hf-hub:{ref.hub_id} config.json"
         described = f"pretrained:hf-hub:{ref.hub_id}" if pretrained else "random-init"
@@ -104,7 +92,7 @@ def load_model_source(
         preprocessing=preprocessing,
         preprocessing_source=source,
         num_classes=int(getattr(model, "num_classes", 1000)),
-        label_names=label_names if label_names and len(label_names) == getattr(model, "num_classes", 0) else None,
+        label_names=facts.label_names_for(int(getattr(model, "num_classes", 1000))) if facts else None,
     )
 
 

@@ -153,21 +153,48 @@ def validated_config(spec: TritonModelSpec) -> str:
 
 
 def client_readme(spec: TritonModelSpec, preprocessing: dict[str, Any], model_file: str) -> str:
-    """A README for the model directory: how to serve it and call it with tritonclient."""
-    if spec.input_data_type == "TYPE_UINT8":
-        return _pixel_client_readme(spec, preprocessing, model_file)
-    shape = [1, *spec.input_dims] if spec.max_batch_size > 0 else list(spec.input_dims)
+    """A README for the model directory: how to serve it and call it with tritonclient.
+
+    Its Python block is runnable as written (tests execute its preprocessing part): a client that copies it sends
+    exactly what the model was verified on, normalised floats or, with preprocessing embedded, uint8 pixels."""
+    pixels = spec.input_data_type == "TYPE_UINT8"
     size = preprocessing["input_size"]
-    transform_args = (f"input_size={tuple(size)}, interpolation={preprocessing['interpolation']!r}, "
-                      f"mean={tuple(round(m, 6) for m in preprocessing['mean'])}, "
-                      f"std={tuple(round(s, 6) for s in preprocessing['std'])}, crop_pct={preprocessing['crop_pct']}, "
-                      f"crop_mode={preprocessing['crop_mode']!r}")
+    mean = [round(m, 6) for m in preprocessing["mean"]]
+    std = [round(s, 6) for s in preprocessing["std"]]
+    resize = (f"resize + center crop to {size[1]}x{size[2]} ({preprocessing['interpolation']}, crop_pct "
+              f"{preprocessing['crop_pct']})")
+    if pixels:
+        title_note = " with **preprocessing inside the graph**"
+        input_line = "UINT8, shape {shape} (NHWC: decoded RGB pixels, batch axis first)"
+        steps = (f"- done inside the graph: cast to float32, / 255, (x - mean) / std with mean {mean} and std {std},\n"
+                 "  NHWC -> NCHW (timm's ToTensor + Normalize, bit for bit). Do **not** normalise on the client.\n"
+                 f"- done by the client: decode to RGB, {resize}, send the uint8 pixels.")
+        prepare = (f"from timm.data.transforms_factory import transforms_imagenet_eval\n\n"
+                   f"resize_and_crop = transforms_imagenet_eval(img_size={tuple(size[1:])}, "
+                   f"crop_pct={preprocessing['crop_pct']}, interpolation={preprocessing['interpolation']!r}, "
+                   f"crop_mode={preprocessing['crop_mode']!r}).transforms[:2]\n"
+                   'image = Image.open("image.jpg").convert("RGB")\n'
+                   "for step in resize_and_crop:\n"
+                   "    image = step(image)\n"
+                   f"batch = np.asarray(image, dtype=np.uint8)[None]  # (1, {size[1]}, {size[2]}, 3)")
+    else:
+        title_note = ""
+        input_line = "FP32, shape {shape} (NCHW; batch axis first)"
+        steps = (f"- preprocessing ({preprocessing['style']}, from {preprocessing['source']}): RGB, {resize},\n"
+                 f"  scale to [0, 1], then (x - mean) / std with mean {mean} and std {std}")
+        prepare = ("from timm.data import create_transform\n\n"
+                   f"transform = create_transform(input_size={tuple(size)}, "
+                   f"interpolation={preprocessing['interpolation']!r}, mean={tuple(mean)}, std={tuple(std)}, "
+                   f"crop_pct={preprocessing['crop_pct']}, crop_mode={preprocessing['crop_mode']!r})\n"
+                   'batch = transform(Image.open("image.jpg").convert("RGB")).unsqueeze(0).numpy().astype(np.float32)')
+    shape = [1, *spec.input_dims] if spec.max_batch_size > 0 else list(spec.input_dims)
     batching = (f"max_batch_size {spec.max_batch_size}; dynamic batching prefers {list(spec.preferred_batch_sizes)} "
                 f"and waits at most {spec.max_queue_delay_us} us" if spec.max_batch_size else
                 "static batch: send exactly the shape below")
+    wire_type = "UINT8" if pixels else "FP32"
     return f"""# {spec.name}
 
-Triton model ({spec.platform}) exported by resnet-hub; `{model_file}` in version directory `1/`.
+Triton model ({spec.platform}) exported by resnet-hub{title_note}; `{model_file}` in version directory `1/`.
 See `manifest.json` for the weights hash, verification figures and versions.
 
 Serve the repository (this directory's parent):
@@ -176,75 +203,19 @@ Serve the repository (this directory's parent):
 tritonserver --model-repository $(realpath ..)
 ```
 
-- input `{spec.input_name}`: FP32, shape {shape} (NCHW; batch axis first), {batching}
+- input `{spec.input_name}`: {input_line.format(shape=shape)}, {batching}
 - output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits; softmax for probabilities)
-- preprocessing ({preprocessing['style']}, from {preprocessing['source']}): RGB, resize + center crop to
-  {size[1]}x{size[2]} ({preprocessing['interpolation']}, crop_pct {preprocessing['crop_pct']}), scale to [0, 1],
-  then (x - mean) / std with mean {[round(m, 6) for m in preprocessing['mean']]} and std {[round(s, 6) for s in preprocessing['std']]}
+{steps}
 
 ```python
 import numpy as np
 import tritonclient.grpc as grpcclient
 from PIL import Image
-from timm.data import create_transform
-
-transform = create_transform({transform_args})
-images = transform(Image.open("image.jpg").convert("RGB")).unsqueeze(0).numpy().astype(np.float32)
+{prepare}
 
 client = grpcclient.InferenceServerClient("localhost:8001")
-request = grpcclient.InferInput("{spec.input_name}", list(images.shape), "FP32")
-request.set_data_from_numpy(images)
-result = client.infer("{spec.name}", [request], outputs=[grpcclient.InferRequestedOutput("{spec.output_name}")])
-logits = result.as_numpy("{spec.output_name}")  # (batch, {spec.output_dims[0]})
-top5 = np.argsort(-logits, axis=1)[:, :5]
-```
-"""
-
-
-def _pixel_client_readme(spec: TritonModelSpec, preprocessing: dict[str, Any], model_file: str) -> str:
-    """README for a model with embedded preprocessing: the client sends resized, cropped uint8 RGB pixels."""
-    shape = [1, *spec.input_dims] if spec.max_batch_size > 0 else list(spec.input_dims)
-    size = preprocessing["input_size"]
-    batching = (f"max_batch_size {spec.max_batch_size}; dynamic batching prefers {list(spec.preferred_batch_sizes)} "
-                f"and waits at most {spec.max_queue_delay_us} us" if spec.max_batch_size else
-                "static batch: send exactly the shape below")
-    crop_pct = preprocessing["crop_pct"]
-    return f"""# {spec.name}
-
-Triton model ({spec.platform}) exported by resnet-hub with **preprocessing inside the graph**; `{model_file}` in
-version directory `1/`. See `manifest.json` for the weights hash, verification figures and versions.
-
-Serve the repository (this directory's parent):
-
-```bash
-tritonserver --model-repository $(realpath ..)
-```
-
-- input `{spec.input_name}`: UINT8, shape {shape} (NHWC: decoded RGB pixels, batch axis first), {batching}
-- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits)
-- done inside the graph: cast to float32, / 255, (x - mean) / std with mean
-  {[round(m, 6) for m in preprocessing['mean']]} and std {[round(s, 6) for s in preprocessing['std']]}, NHWC -> NCHW
-  (timm's ToTensor + Normalize, bit for bit). Do **not** normalise on the client.
-- done by the client: decode to RGB, resize and center-crop to {size[1]}x{size[2]} ({preprocessing['interpolation']},
-  crop_pct {crop_pct}), send the uint8 pixels.
-
-```python
-import numpy as np
-import tritonclient.grpc as grpcclient
-from PIL import Image
-from timm.data import resolve_data_config
-from timm.data.transforms_factory import transforms_imagenet_eval
-
-resize_and_crop = transforms_imagenet_eval(img_size={tuple(size[1:])}, crop_pct={crop_pct}, \
-    interpolation={preprocessing['interpolation']!r}, crop_mode={preprocessing['crop_mode']!r}).transforms[:2]
-image = Image.open("image.jpg").convert("RGB")
-for step in resize_and_crop:
-    image = step(image)
-pixels = np.asarray(image, dtype=np.uint8)[None]  # (1, {size[1]}, {size[2]}, 3)
-
-client = grpcclient.InferenceServerClient("localhost:8001")
-request = grpcclient.InferInput("{spec.input_name}", list(pixels.shape), "UINT8")
-request.set_data_from_numpy(pixels)
+request = grpcclient.InferInput("{spec.input_name}", list(batch.shape), "{wire_type}")
+request.set_data_from_numpy(batch)
 result = client.infer("{spec.name}", [request], outputs=[grpcclient.InferRequestedOutput("{spec.output_name}")])
 logits = result.as_numpy("{spec.output_name}")  # (batch, {spec.output_dims[0]})
 top5 = np.argsort(-logits, axis=1)[:, :5]

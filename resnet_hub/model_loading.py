@@ -101,6 +101,36 @@ def label_names_from_metadata(metadata: Mapping[str, str]) -> list[str] | None:
     return [str(n) for n in names] if isinstance(names, list) else None
 
 
+@dataclass(frozen=True)
+class WeightsFileFacts:
+    """What a local weights file says about itself, read from its header before any model is built."""
+
+    path: str
+    sha256: str
+    metadata: dict[str, str]
+    num_classes: int | None  # the stored classifier's size (a fine-tuned head: 10 digits, ...)
+    preprocessing: Preprocessing
+    preprocessing_source: str
+    label_names: list[str] | None
+
+    def label_names_for(self, num_classes: int) -> list[str] | None:
+        """The recorded class names, if they fit a head of ``num_classes`` (a record that does not is not
+        trusted)."""
+        return self.label_names if self.label_names is not None and len(self.label_names) == num_classes else None
+
+
+def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> WeightsFileFacts:
+    """The facts of ``path`` for ``variant`` (typed errors for a missing or corrupt file). Loading for predict /
+    evaluate and loading for export both start here, so they agree on head size, preprocessing and names."""
+    from .weights import read_metadata, sha256_of_file
+
+    metadata = read_metadata(path)
+    preprocessing, source = preprocessing_from_weights_metadata(metadata, variant)
+    return WeightsFileFacts(path=str(Path(path)), sha256=sha256_of_file(path), metadata=metadata,
+                            num_classes=head_size(path), preprocessing=preprocessing, preprocessing_source=source,
+                            label_names=label_names_from_metadata(metadata))
+
+
 def head_size(path: str | os.PathLike, classifier: str = "fc") -> int | None:
     """Classes of the classifier stored in a safetensors file, read from the header without loading tensors."""
     from safetensors import safe_open
@@ -138,7 +168,6 @@ def load_model(
     variant's default preprocessing.
     """
     from .factory import create_model
-    from .weights import read_metadata, sha256_of_file
 
     if name is None:
         if weights is None:
@@ -148,15 +177,14 @@ def load_model(
         raise IncompatibleWeightsError("Pass either --weights FILE or --pretrained, not both")
     variant = get_variant(name)
     tag_name = name.split(".", 1)[1] if "." in name else None
-    metadata: dict[str, str] = {}
     kwargs = dict(model_kwargs)
+    facts = None
     if weights is not None:
-        metadata = read_metadata(weights)  # typed errors for missing / corrupt files, before any model is built
-        classes = head_size(weights)
-        if classes is not None and "num_classes" not in kwargs:
-            kwargs["num_classes"] = classes
-        preprocessing, source = preprocessing_from_weights_metadata(metadata, variant)
-        described, sha = str(Path(weights)), sha256_of_file(weights)
+        facts = read_weights_file(weights, variant)  # before any model is built
+        if facts.num_classes is not None and "num_classes" not in kwargs:
+            kwargs["num_classes"] = facts.num_classes
+        preprocessing, source = facts.preprocessing, facts.preprocessing_source
+        described, sha = facts.path, facts.sha256
     else:
         tag = variant.tag(tag_name) if tag_name else variant.default_tag
         if tag is not None and (pretrained or tag_name):
@@ -167,12 +195,10 @@ def load_model(
         sha = None
     model = create_model(name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
     num_classes = int(getattr(model, "num_classes", 1000))
-    names = label_names_from_metadata(metadata)
-    if names is not None and len(names) != num_classes:
-        names = None  # a record that does not fit the head is not trusted
     return LoadedModel(architecture=variant.name, model=model, preprocessing=preprocessing,
-                       preprocessing_source=source, num_classes=num_classes, label_names=names, weights=described,
-                       weights_sha256=sha, metadata=metadata)
+                       preprocessing_source=source, num_classes=num_classes,
+                       label_names=facts.label_names_for(num_classes) if facts else None, weights=described,
+                       weights_sha256=sha, metadata=facts.metadata if facts else {})
 
 
 def at_input_size(preprocessing: Preprocessing, img_size: int) -> Preprocessing:

@@ -97,3 +97,19 @@ def test_embedded_tensorrt_export_is_no_longer_refused_it_needs_only_tensorrt_an
                triton=TritonOptions(include_tensorrt=True) if fmt == "triton" else None)
     assert not isinstance(caught.value, ExportOptionError), caught.value
     assert "tensorrt" in str(caught.value).lower() and not (tmp_path / "out").exists()
+
+
+def test_fp16_graph_for_tensorrt_of_a_pixel_input_model_passes_the_fp16_gate(digits_resnet18, tmp_path):
+    """Strongly typed TensorRT (10.12+, 11) takes its fp16 precision from an fp16 ONNX graph; with embedded
+    preprocessing that graph keeps its uint8 input and casts inside. ONNX Runtime judges it on real digits."""
+    from resnet_hub.export.tensorrt_plan import plan_build, BatchProfile
+
+    plan = plan_build("11.0", "fp16", profile=BatchProfile(1, 4, 8))
+    assert plan.onnx_half  # the graph export_tensorrt builds for this plan is the one below
+    result = export_onnx("myresnet18", tmp_path / "fp16", OnnxOptions(img_size=IMG, embed_preprocessing=True,
+                                                                      half=plan.onnx_half, eval_data="digits"),
+                         weights=digits_resnet18)
+    (graph_input,) = onnx.load(str(tmp_path / "fp16" / "model.onnx")).graph.input
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    accuracy = result.accuracy[0]
+    assert accuracy.passed and accuracy.reference_top1 >= 0.9 and accuracy.top1_agreement >= 0.99

@@ -129,3 +129,36 @@ def test_with_tensorrt_fails_cleanly_where_tensorrt_or_cuda_is_missing(tmp_path)
     with pytest.raises(ResNetHubError, match=r"resnet-hub\[tensorrt\]|NVIDIA GPU"):
         export_triton("myresnet18", tmp_path / "repo", OnnxOptions(img_size=IMG), TritonOptions(include_tensorrt=True))
     assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("embed", [False, True], ids=["float-input", "pixel-input"])
+def test_readme_client_code_sends_what_the_model_was_verified_on(embed, digits_model, tmp_path):
+    """The README's Python block, run as a client would (up to the Triton call) on a real image file, builds the
+    batch the model in the repository expects: its logits equal PyTorch's on timm's own transform of that file."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from timm.data import create_transform
+
+    from resnet_hub.export.source import load_model_source
+
+    image_path = tmp_path / "digit.png"
+    Image.fromarray(np.uint8(load_digits().images[7] * 255 / 16)).convert("RGB").resize((40, 40)).save(image_path)
+    source = load_model_source("myresnet18", weights=digits_model)
+    repo = tmp_path / "repo"
+    export_triton(source, repo, OnnxOptions(img_size=(32, 32), embed_preprocessing=embed))
+    model_dir = repo / "myresnet18_onnx"
+    code = (model_dir / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    client_side = code.split("client = ")[0].replace('"image.jpg"', repr(str(image_path)))
+    namespace: dict = {}
+    exec(compile(client_side, "README.md", "exec"), namespace)
+    batch = namespace["batch"]
+    assert batch.dtype == (np.uint8 if embed else np.float32)
+    assert batch.shape == ((1, 32, 32, 3) if embed else (1, 3, 32, 32))
+
+    session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    sent = session.run(["logits"], {"input": batch})[0]
+    timm_transform = create_transform(**source.data_config((32, 32)))
+    with torch.no_grad():
+        reference = source.model(timm_transform(Image.open(image_path).convert("RGB")).unsqueeze(0)).numpy()
+    assert sent.argmax() == reference.argmax() == 7  # a trained model, a real 7
+    assert np.abs(sent - reference).max() < 1e-4 * np.ptp(reference)
