@@ -50,8 +50,8 @@ def test_int8_graph_for_tensorrt_of_a_pixel_input_model_is_calibrated_on_pixels(
     with torch.no_grad():
         reference = source.model.eval()(tensors).numpy()
     # ONNX Runtime with its graph optimisations off runs each Q/DQ op as the ONNX spec defines it, the semantics
-    # TensorRT implements (ORT's CPU fusions mis-handle ModelOpt's fp16 scales: with them on, this very graph
-    # agrees on about half the images).
+    # TensorRT implements (ORT's CPU Q/DQ fusions mis-run ModelOpt's fp16-scaled graph: with them on, this very
+    # graph agrees on about half the images; microsoft/onnxruntime#24711, #25259).
     options_ = ort.SessionOptions()
     options_.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(str(qdq), options_, providers=["CPUExecutionProvider"])
