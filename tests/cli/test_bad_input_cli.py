@@ -4,14 +4,12 @@ never a traceback; Ctrl-C gives exit code 130."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from process_helpers import wait_for
+from process_helpers import interrupt_when
 import torch
 
 import resnet_hub
@@ -95,10 +93,6 @@ def test_convert_output_into_proc_or_under_a_file_is_one_line(tmp_path, resnet_h
 
 # --- item 12: Ctrl-C -------------------------------------------------------------------------------------
 
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    wait_for(predicate, timeout)
-
-
 def _maps(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/maps").read_text()
@@ -106,40 +100,28 @@ def _maps(pid: int) -> str:
         return ""
 
 
+def _long_benchmark(**env: str) -> subprocess.Popen:
+    """A command that imports torch as it starts, then runs for minutes: something to interrupt."""
+    return subprocess.Popen([sys.executable, "-m", "resnet_hub", "benchmark", "myresnet18", "--backends", "torch",
+                             "--img-size", "32", "--batch-size", "1", "--min-time", "120", "--warmup", "0"],
+                            cwd=REPO_ROOT, env=dict(os.environ, COLUMNS="200", **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see when torch is being loaded")
 def test_ctrl_c_while_torch_is_loading_exits_130_without_a_traceback():
-    env = dict(os.environ, COLUMNS="200")
     # `list` no longer imports torch (issue 12): a command that does, imported inside the command at start-up.
-    process = subprocess.Popen([sys.executable, "-m", "resnet_hub", "benchmark", "myresnet18", "--backends", "torch",
-                                "--img-size", "32", "--batch-size", "1", "--min-time", "120", "--warmup", "0"],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # libtorch is mapped while `import torch` runs as the command starts: the start-up window of issue 11
-        _wait_for(lambda: "libtorch" in _maps(process.pid) or process.poll() is not None)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process = _long_benchmark()
+    # libtorch is mapped while `import torch` runs as the command starts: the start-up window of issue 11
+    stdout, stderr = interrupt_when(process, lambda: "libtorch" in _maps(process.pid))
     assert process.returncode == 130, (process.returncode, stderr[-3000:])
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
     assert "Interrupted." in stderr
 
 
 def test_ctrl_c_during_a_command_exits_130_without_a_traceback(resnet_hub_cli):
-    env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "resnet_hub", "benchmark", "myresnet18", "--backends", "torch",
-                                "--img-size", "32", "--batch-size", "1", "--min-time", "120", "--warmup", "0"],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.5)
-        _wait_for(lambda: "libtorch" in _maps(process.pid) or process.poll() is not None)
-        time.sleep(8)  # past start-up: into model building and timing
-        assert process.poll() is None, process.stderr.read()[-2000:]
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process = _long_benchmark(PYTHONUNBUFFERED="1")
+    # past start-up (libtorch mapped, then 8 s more): into model building and timing
+    stdout, stderr = interrupt_when(process, lambda: "libtorch" in _maps(process.pid), settle=8)
     assert process.returncode == 130, (process.returncode, stderr[-3000:])
     assert "Traceback" not in stderr and "Aborted" not in stderr, stderr[-3000:]

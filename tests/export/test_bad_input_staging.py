@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from process_helpers import wait_for
+from process_helpers import interrupt_when, wait_for
 from export_helpers import REPO_ROOT, run_cli, tree
 
 from resnet_hub.errors import OutputPathError
@@ -58,14 +58,7 @@ def test_cli_export_into_proc_is_one_line(tmp_path):
 def test_sigint_during_a_triton_export_leaves_no_repository_folder(tmp_path):
     repository = tmp_path / "model_repository"
     process = _export("--format", "triton", "--output", str(repository))
-    try:
-        _wait_for(lambda: bool(leftover_staging(repository)) or process.poll() is not None)
-        assert process.poll() is None, process.stderr.read()[-3000:]
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _, stderr = interrupt_when(process, lambda: bool(leftover_staging(repository)))
     assert process.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
     assert not repository.exists(), tree(repository)
