@@ -17,7 +17,7 @@ from pathlib import Path
 from resnet_hub.batch_predict import Logits, ModelDescription
 from resnet_hub.errors import EvaluationError
 
-from .runtime import manifest_data_config, onnx_logits
+from .runtime import is_pixel_input, manifest_data_config, onnx_logits
 
 GRAPH_FILES = {"onnx": "model.onnx", "tensorrt": "model.plan"}
 
@@ -68,6 +68,5 @@ class ExportBatchModel:
             from .runtime import export_target
 
             return export_target(directory, "cuda").logits
-        embedded = bool(manifest.get("export", {}).get("embed_preprocessing"))
-        return onnx_logits(directory / "model.onnx", embedded_preprocessing=embedded,
+        return onnx_logits(directory / "model.onnx", embedded_preprocessing=is_pixel_input(manifest),
                            data_config=manifest_data_config(manifest), threads=threads)
