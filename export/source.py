@@ -48,51 +48,32 @@ def load_model_source(
     pretrained: bool = False,
     **model_kwargs: Any,
 ) -> ModelSource:
-    """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init)."""
-    import resnet_hub
+    """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init), loaded
+    as evaluate and fine-tuning load it (:func:`resnet_hub.model_loading.load_model`), plus the state-dict hash."""
     from resnet_hub.errors import UnknownTagError
     from resnet_hub.factory import resolve_model
-    from resnet_hub.model_loading import read_weights_file
+    from resnet_hub.model_loading import load_model
 
     try:
         ref = resolve_model(name)  # unknown names, tags and hf-hub repos fail here, before any file is touched
     except UnknownTagError as exc:
         raise ExportOptionError(str(exc)) from exc
-    variant = ref.variant
     if pretrained and weights is not None:
         raise ExportOptionError("Pass either --weights FILE or --pretrained, not both")
-    facts = read_weights_file(weights, variant) if weights is not None else None  # before building anything
-    if facts is not None and facts.num_classes is not None and "num_classes" not in model_kwargs:
-        model_kwargs["num_classes"] = facts.num_classes  # a fine-tuned head (10 digits, ...) at its own size
-    model = resnet_hub.create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
-
-    file_sha = None
-    if facts is not None:
-        file_sha, described = facts.sha256, facts.path
-        preprocessing, source = facts.preprocessing, facts.preprocessing_source
-    elif ref.hub_id is not None:
-        preprocessing, source = ref.preprocessing, f"hf-hub:{ref.hub_id} config.json"
-        described = f"pretrained:hf-hub:{ref.hub_id}" if pretrained else "random-init"
-    elif pretrained or ref.tag is not None:
-        tag = ref.tag or variant.default_tag
-        if tag is None:
-            raise ExportOptionError(f"{variant.name} has no published weights; export with --weights FILE")
-        preprocessing, source = tag.preprocessing, f"pretrained tag '{tag.tag}'"
-        described = f"pretrained:{tag.hf_hub_id}" if pretrained else "random-init"
-    else:
-        preprocessing, source = variant.default_preprocessing, "variant default (random-init weights)"
-        described = "random-init"
+    if pretrained and ref.hub_id is None and (ref.tag or ref.variant.default_tag) is None:
+        raise ExportOptionError(f"{ref.variant.name} has no published weights; export with --weights FILE")
+    loaded = load_model(ref, weights=weights, pretrained=pretrained, **model_kwargs)
     return ModelSource(
         name=name,
-        variant=variant,
-        model=model,
-        weights=described,
-        weights_file_sha256=file_sha,
-        state_dict_sha256=state_dict_sha256(model),
-        preprocessing=preprocessing,
-        preprocessing_source=source,
-        num_classes=int(getattr(model, "num_classes", 1000)),
-        label_names=facts.label_names_for(int(getattr(model, "num_classes", 1000))) if facts else None,
+        variant=ref.variant,
+        model=loaded.model,
+        weights=loaded.weights,
+        weights_file_sha256=loaded.weights_sha256,
+        state_dict_sha256=state_dict_sha256(loaded.model),
+        preprocessing=loaded.preprocessing,
+        preprocessing_source=loaded.preprocessing_source,
+        num_classes=loaded.num_classes,
+        label_names=loaded.label_names,
     )
 
 

@@ -12,10 +12,13 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from .configs import Preprocessing, VariantConfig, get_variant
+from .configs import Preprocessing, VariantConfig
 from .errors import IncompatibleWeightsError
+
+if TYPE_CHECKING:
+    from .factory import ModelRef
 
 # Metadata keys written by fine-tuning (and read back everywhere): JSON values.
 LABEL_NAMES_KEY = "label_names"
@@ -153,8 +156,21 @@ def architecture_of(path: str | os.PathLike) -> str:
     return recorded.split(".", 1)[0]
 
 
+def provenance(ref: "ModelRef", pretrained: bool) -> tuple[Preprocessing, str, str]:
+    """(preprocessing, where it came from, what the weights are) for weights that are not a local file: a
+    published repo's recorded preprocessing (``hf-hub:`` names), a table tag's, else the variant's default."""
+    if ref.hub_id is not None:
+        described = f"pretrained:hf-hub:{ref.hub_id}" if pretrained else "random-init"
+        return ref.preprocessing, f"hf-hub:{ref.hub_id} config.json", described
+    tag = ref.tag or (ref.variant.default_tag if pretrained else None)
+    if tag is not None:
+        return tag.preprocessing, f"pretrained tag '{tag.tag}'", (f"pretrained:{tag.hf_hub_id}" if pretrained
+                                                                  else "random-init")
+    return ref.variant.default_preprocessing, "variant default (random-init weights)", "random-init"
+
+
 def load_model(
-    name: str | None,
+    name: "str | ModelRef | None",
     *,
     weights: str | os.PathLike | None = None,
     pretrained: bool = False,
@@ -164,10 +180,11 @@ def load_model(
     """Build ``name`` (or the architecture a weights file records, when ``name`` is None) in eval mode.
 
     A weights file sets the head size (read from the file) and its recorded preprocessing and class names;
-    ``pretrained`` uses the tag's published weights and preprocessing; neither gives random weights with the
-    variant's default preprocessing.
+    ``pretrained`` uses the published weights and their preprocessing (a table tag's, or an ``hf-hub:`` repo's
+    config.json); neither gives random weights with the variant's default preprocessing. Export, evaluate and
+    fine-tuning all load through here, so a name means the same weights and preprocessing everywhere.
     """
-    from .factory import create_model
+    from .factory import ModelRef, create_model, resolve_model
 
     if name is None:
         if weights is None:
@@ -175,30 +192,29 @@ def load_model(
         name = architecture_of(weights)
     if pretrained and weights is not None:
         raise IncompatibleWeightsError("Pass either --weights FILE or --pretrained, not both")
-    variant = get_variant(name)
-    tag_name = name.split(".", 1)[1] if "." in name else None
+    ref = name if isinstance(name, ModelRef) else resolve_model(name)
     kwargs = dict(model_kwargs)
     facts = None
+    label_names = None
     if weights is not None:
-        facts = read_weights_file(weights, variant)  # before any model is built
+        facts = read_weights_file(weights, ref.variant)  # before any model is built
         if facts.num_classes is not None and "num_classes" not in kwargs:
             kwargs["num_classes"] = facts.num_classes
         preprocessing, source = facts.preprocessing, facts.preprocessing_source
         described, sha = facts.path, facts.sha256
+        label_names = facts.label_names
     else:
-        tag = variant.tag(tag_name) if tag_name else variant.default_tag
-        if tag is not None and (pretrained or tag_name):
-            preprocessing, source = tag.preprocessing, f"pretrained tag '{tag.tag}'"
-        else:
-            preprocessing, source = variant.default_preprocessing, "variant default"
-        described = f"pretrained:{tag.hf_hub_id}" if pretrained and tag is not None else "random-init"
+        preprocessing, source, described = provenance(ref, pretrained)
         sha = None
-    model = create_model(name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
+        recorded = (ref.hub_config or {}).get("label_names")  # publish writes the class names into config.json
+        label_names = [str(n) for n in recorded] if isinstance(recorded, list) else None
+    model = create_model(ref.name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
     num_classes = int(getattr(model, "num_classes", 1000))
-    return LoadedModel(architecture=variant.name, model=model, preprocessing=preprocessing,
-                       preprocessing_source=source, num_classes=num_classes,
-                       label_names=facts.label_names_for(num_classes) if facts else None, weights=described,
-                       weights_sha256=sha, metadata=facts.metadata if facts else {})
+    if label_names is not None and len(label_names) != num_classes:
+        label_names = None  # a record that does not fit the head is not trusted
+    return LoadedModel(architecture=ref.variant.name, model=model, preprocessing=preprocessing,
+                       preprocessing_source=source, num_classes=num_classes, label_names=label_names,
+                       weights=described, weights_sha256=sha, metadata=facts.metadata if facts else {})
 
 
 def at_input_size(preprocessing: Preprocessing, img_size: int) -> Preprocessing:

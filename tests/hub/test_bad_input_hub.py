@@ -200,3 +200,20 @@ def test_publish_license_must_be_a_hub_identifier(tmp_path):
         publish("myresnet18", weights, "me/r", dry_run_dir=tmp_path / "b", license="apache-2")
     folder = publish("myresnet18", weights, "me/r", dry_run_dir=tmp_path / "c", license="Apache-2.0").folder
     assert "license: apache-2.0" in (folder.path / "README.md").read_text()
+
+
+def test_evaluate_a_published_fine_tune_by_its_hf_hub_name_uses_the_repos_preprocessing(hub_cache, digits_model,
+                                                                                        tmp_path):
+    """A fine-tune published to the Hub (32 px digits, 10 named classes) evaluates by its hf-hub name exactly as its
+    local file does: the repo's recorded preprocessing and class names, not the variant's 224 px ImageNet
+    defaults, and the repo (not the variant's default tag) as the weights' provenance."""
+    from resnet_hub.evaluate import evaluate, resolve_target
+
+    folder = publish("myresnet18", digits_model, "me/digits", dry_run_dir=tmp_path / "hub").folder
+    hub_cache.add("me/digits", {name: (folder.path / name).read_bytes() for name in folder.files})
+    local = evaluate(str(digits_model), "digits")
+    target = resolve_target("hf-hub:me/digits", pretrained=True)
+    assert target.data_config["input_size"] == (3, 32, 32)
+    assert "hf-hub:me/digits" in target.description
+    published = evaluate(target, "digits")
+    assert local.top1 >= 0.9 and published.top1 == local.top1 and published.n == local.n == 359
