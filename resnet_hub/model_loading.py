@@ -134,6 +134,17 @@ def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> Weight
                             label_names=label_names_from_metadata(metadata))
 
 
+def hub_label_names(name: "str | ModelRef") -> list[str] | None:
+    """The class names a published repo (``hf-hub:ORG/NAME``) records in its config.json; None for other names."""
+    from .factory import HF_HUB_PREFIX, ModelRef, resolve_model
+
+    if not isinstance(name, ModelRef) and not str(name).startswith(HF_HUB_PREFIX):
+        return None
+    ref = name if isinstance(name, ModelRef) else resolve_model(name)
+    recorded = (ref.hub_config or {}).get("label_names")
+    return [str(n) for n in recorded] if isinstance(recorded, list) else None
+
+
 def head_size(path: str | os.PathLike, classifier: str = "fc") -> int | None:
     """Classes of the classifier stored in a safetensors file, read from the header without loading tensors."""
     from safetensors import safe_open
@@ -206,8 +217,7 @@ def load_model(
     else:
         preprocessing, source, described = provenance(ref, pretrained)
         sha = None
-        recorded = (ref.hub_config or {}).get("label_names")  # publish writes the class names into config.json
-        label_names = [str(n) for n in recorded] if isinstance(recorded, list) else None
+        label_names = hub_label_names(ref)  # publish writes the class names into config.json
     model = create_model(ref.name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
     num_classes = int(getattr(model, "num_classes", 1000))
     if label_names is not None and len(label_names) != num_classes:

@@ -205,7 +205,7 @@ def build_predictor(
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
-    from .model_loading import head_size, label_names_from_metadata
+    from .model_loading import head_size, hub_label_names, label_names_from_metadata
     from .weights import read_metadata
 
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
@@ -222,7 +222,8 @@ def build_predictor(
     data_config = data_config_for(model, override)
     run_model = prepare_for_inference(model) if optimize else model
     num_classes = int(getattr(model, "num_classes", 1000))
-    # Fine-tuned weights record their class names ('cat', 'dog', '0'..'9'): show those, not 'class N'.
-    recorded = label_names_from_metadata(metadata) if weights is not None else None
+    # Fine-tuned weights record their class names ('cat', 'dog', '0'..'9'): show those, not 'class N'. A published
+    # repo records them in its config.json.
+    recorded = label_names_from_metadata(metadata) if weights is not None else hub_label_names(name)
     labels = recorded if recorded is not None and len(recorded) == num_classes else class_names(num_classes)
     return Predictor(run_model.to(device), data_config=data_config, device=device, labels=labels)

@@ -164,7 +164,8 @@ def test_info_predict_and_export_accept_hf_hub_names(published_repo, tmp_path):
     Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "red.png")
     predicted = _cli("predict", "hf-hub:me/r18", str(tmp_path / "red.png"), "--pretrained", "--json", "--topk", "3")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
-    assert len(json.loads(predicted.stdout)["predictions"][0]["topk"]) == 3
+    top = json.loads(predicted.stdout)["predictions"][0]["topk"]
+    assert len(top) == 3 and sorted(entry["label"] for entry in top) == ["a", "b", "c"]  # the repo's class names
     from resnet_hub.export.source import load_model_source
 
     source = load_model_source("hf-hub:me/r18", pretrained=True)
