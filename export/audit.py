@@ -178,13 +178,11 @@ def _tolerance(entry: dict[str, Any]):
 def _onnx_runner(path: Path, pixels: dict[str, Any] | None) -> tuple[Callable | None, str]:
     """``pixels``: the data config of a graph with embedded preprocessing (it takes uint8 NHWC pixels)."""
     from .runtime import onnx_logits
-    from .verify import check_onnx_file, ort_runner
+    from .verify import check_onnx_file
 
     try:
         checker = check_onnx_file(path)
-        if pixels is not None:
-            return onnx_logits(path, embedded_preprocessing=True, data_config=pixels), checker
-        return ort_runner(path), checker
+        return onnx_logits(path, embedded_preprocessing=pixels is not None, data_config=pixels), checker
     except ImportError as exc:
         return None, f"ONNX Runtime is not installed ({exc}); pip install 'resnet-hub[onnx]'"
 

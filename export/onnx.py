@@ -33,7 +33,8 @@ from .files import StagedFiles, staging_prefix
 from .manifest import build_manifest, write_manifest
 from .result import Artifact, ExportResult
 from .source import ModelSource, load_model_source, preprocessing_dict
-from .verify import TOLERANCES, VerificationReport, check_onnx_file, compare_runtime, ort_runner, verification_batches
+from .runtime import onnx_logits
+from .verify import TOLERANCES, VerificationReport, check_onnx_file, compare_runtime, verification_batches
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -364,6 +365,12 @@ class VerifiedOnnx:
     data: dict[str, Any] | None = None  # what real images verification / calibration / the gate used
     pixel_input: dict[str, Any] | None = None  # embedded preprocessing: what the graph takes (manifest "input")
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """One input without the batch axis, as the graph takes it: (C, H, W), or (H, W, 3) for pixel input."""
+        channels, height, width = (int(d) for d in self.input_shape[1:])
+        return (height, width, channels) if self.pixel_input is not None else (channels, height, width)
+
 
 @dataclass
 class _RealData:
@@ -470,15 +477,13 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     images = real.verification_images()
     say(f"comparing ONNX Runtime with PyTorch at batch sizes {', '.join(map(str, batches))}"
         + (f" and on {len(images)} real images" if images is not None else ""))
-    runner = ort_runner(path, INPUT_NAME)
+    # With pixel input the runner gets the normalised batch as the uint8 pixels a client would send, and PyTorch
+    # gets those pixels after timm's normalisation (for real images: exactly timm's tensor).
+    runner = onnx_logits(path, embedded_preprocessing=embedded, data_config=data_config, input_name=INPUT_NAME)
     reference = source.model
     if pixels:
         from .preprocessing_graph import PixelGrid
-        from .runtime import onnx_logits
 
-        # The runner gets the normalised batch as the uint8 pixels a client would send; PyTorch gets those
-        # pixels after timm's normalisation (for real images: exactly timm's tensor).
-        runner = onnx_logits(path, embedded_preprocessing=True, data_config=data_config, input_name=INPUT_NAME)
         reference = PixelGrid(source.model, *pixels)
     runtime = "ONNX Runtime (CPU, uint8 pixel input)" if pixels else "ONNX Runtime (CPU)"
     report = compare_runtime(reference, runner, chw=shape[1:], batch_sizes=batches,

@@ -37,6 +37,16 @@ def to_uint8_nhwc(x: Any, mean, std) -> np.ndarray:
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1).copy()
 
 
+def runtime_input(x: Any, embedded_preprocessing: bool, data_config: dict[str, Any] | None) -> np.ndarray:
+    """What an artifact is fed for the normalised float batch ``x``: ``x`` as float32, or for a graph with
+    embedded preprocessing its uint8 NHWC pixels (which need the data config's mean and std)."""
+    if not embedded_preprocessing:
+        return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+    if data_config is None:
+        raise ValueError("a graph with embedded preprocessing needs the data config to rebuild its uint8 input")
+    return to_uint8_nhwc(x, data_config["mean"], data_config["std"])
+
+
 def onnx_logits(
     path: str | os.PathLike,
     *,
@@ -45,17 +55,13 @@ def onnx_logits(
     input_name: str | None = None,
     threads: int | None = None,
 ) -> Callable[[Any], np.ndarray]:
-    session = ort_session(path, threads)
-    name = input_name or session.get_inputs()[0].name
     if embedded_preprocessing and data_config is None:
         raise ValueError("a graph with embedded preprocessing needs the data config to rebuild its uint8 input")
+    session = ort_session(path, threads)
+    name = input_name or session.get_inputs()[0].name
 
     def run(x: Any) -> np.ndarray:
-        if embedded_preprocessing:
-            feed = to_uint8_nhwc(x, data_config["mean"], data_config["std"])  # type: ignore[index]
-        else:
-            feed = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
-        return session.run(None, {name: feed})[0]
+        return session.run(None, {name: runtime_input(x, embedded_preprocessing, data_config)})[0]
 
     return run
 
@@ -75,10 +81,7 @@ def engine_logits(
     device = torch.device("cuda", torch.cuda.current_device())
 
     def run(x: Any) -> np.ndarray:
-        if embedded_preprocessing:
-            feed = torch.from_numpy(to_uint8_nhwc(x, data_config["mean"], data_config["std"]))  # type: ignore[index]
-        else:
-            feed = torch.as_tensor(np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32))
+        feed = torch.from_numpy(runtime_input(x, embedded_preprocessing, data_config))
         with torch.inference_mode():
             return module(feed.to(device)).float().cpu().numpy()
 

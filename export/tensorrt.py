@@ -432,7 +432,7 @@ def export_tensorrt(
         verified = write_verified_onnx(source, staging, onnx_opts, progress)
         chw = verified.input_shape[1:]
         pixel_input = verified.pixel_input is not None  # --embed-preprocessing: uint8 (N, H, W, 3) in
-        sample_shape = (chw[1], chw[2], chw[0]) if pixel_input else chw
+        sample_shape = verified.sample_shape
         data_config = source.data_config(onnx_options.img_size)
         timings = dict(verified.timings)
         parse_path = verified.path

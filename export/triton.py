@@ -282,12 +282,10 @@ def export_triton(
         target_dir.mkdir(parents=True)
         verified = write_verified_onnx(source, target_dir, onnx_options, progress)
         verifications.append(verified.verification)
-        chw = tuple(int(d) for d in verified.input_shape[1:])
-        if verified.pixel_input is not None:  # embedded preprocessing: uint8 pixels, NHWC
-            chw = (chw[1], chw[2], chw[0])
+        sample = verified.sample_shape  # (C, H, W), or (H, W, 3) uint8 pixels with embedded preprocessing
         spec = TritonModelSpec(
             name=names[0], platform="onnxruntime_onnx", max_batch_size=max_batch,
-            input_dims=chw if max_batch else (onnx_options.batch_size, *chw),
+            input_dims=sample if max_batch else (onnx_options.batch_size, *sample),
             input_data_type="TYPE_UINT8" if verified.pixel_input is not None else None,
             output_dims=(source.num_classes,) if max_batch else (onnx_options.batch_size, source.num_classes),
             preferred_batch_sizes=preferred_sizes(max_batch, options.preferred_batch_sizes,

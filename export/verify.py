@@ -218,18 +218,3 @@ def check_onnx_file(path: str | Path) -> str:
 
     onnx.checker.check_model(str(path), full_check=True)
     return "onnx.checker full_check passed"
-
-
-def ort_runner(path: str | Path, input_name: str = "input") -> Callable[[torch.Tensor], np.ndarray]:
-    """A function running the ONNX file in ONNX Runtime's CPU provider with all graph optimisations."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # warnings about fp16 casts inserted on CPU are expected, not news
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def run(x: torch.Tensor) -> np.ndarray:
-        return session.run(None, {input_name: x.numpy().astype(np.float32)})[0]
-
-    return run
