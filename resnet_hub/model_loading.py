@@ -116,15 +116,15 @@ class WeightsFileFacts:
     preprocessing_source: str
     label_names: list[str] | None
 
-    def label_names_for(self, num_classes: int) -> list[str] | None:
-        """The recorded class names, if they fit a head of ``num_classes`` (a record that does not is not
-        trusted)."""
-        return self.label_names if self.label_names is not None and len(self.label_names) == num_classes else None
+
+def names_for_head(names: list[str] | None, num_classes: int) -> list[str] | None:
+    """Recorded class names, if they fit a head of ``num_classes``: a record that does not is not trusted."""
+    return names if names is not None and len(names) == num_classes else None
 
 
 def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> WeightsFileFacts:
-    """The facts of ``path`` for ``variant`` (typed errors for a missing or corrupt file). Loading for predict /
-    evaluate and loading for export both start here, so they agree on head size, preprocessing and names."""
+    """The facts of ``path`` for ``variant`` (typed errors for a missing or corrupt file), read once by
+    :func:`load_model` before it builds anything."""
     from .weights import read_metadata, sha256_of_file
 
     metadata = read_metadata(path)
@@ -206,7 +206,6 @@ def load_model(
     ref = name if isinstance(name, ModelRef) else resolve_model(name)
     kwargs = dict(model_kwargs)
     facts = None
-    label_names = None
     if weights is not None:
         facts = read_weights_file(weights, ref.variant)  # before any model is built
         if facts.num_classes is not None and "num_classes" not in kwargs:
@@ -220,10 +219,9 @@ def load_model(
         label_names = hub_label_names(ref)  # publish writes the class names into config.json
     model = create_model(ref.name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
     num_classes = int(getattr(model, "num_classes", 1000))
-    if label_names is not None and len(label_names) != num_classes:
-        label_names = None  # a record that does not fit the head is not trusted
     return LoadedModel(architecture=ref.variant.name, model=model, preprocessing=preprocessing,
-                       preprocessing_source=source, num_classes=num_classes, label_names=label_names,
+                       preprocessing_source=source, num_classes=num_classes,
+                       label_names=names_for_head(label_names, num_classes),
                        weights=described, weights_sha256=sha, metadata=facts.metadata if facts else {})
 
 

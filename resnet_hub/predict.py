@@ -205,7 +205,7 @@ def build_predictor(
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
-    from .model_loading import head_size, hub_label_names, label_names_from_metadata
+    from .model_loading import head_size, hub_label_names, label_names_from_metadata, names_for_head
     from .weights import read_metadata
 
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
@@ -225,5 +225,5 @@ def build_predictor(
     # Fine-tuned weights record their class names ('cat', 'dog', '0'..'9'): show those, not 'class N'. A published
     # repo records them in its config.json.
     recorded = label_names_from_metadata(metadata) if weights is not None else hub_label_names(name)
-    labels = recorded if recorded is not None and len(recorded) == num_classes else class_names(num_classes)
+    labels = names_for_head(recorded, num_classes) or class_names(num_classes)
     return Predictor(run_model.to(device), data_config=data_config, device=device, labels=labels)
