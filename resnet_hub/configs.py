@@ -331,7 +331,7 @@ def get_variant(name: str) -> VariantConfig:
     if not isinstance(name, str) or not name:
         raise ModelArgumentError(f"A model name is a string such as 'myresnet50' or 'hf-hub:ORG/NAME'; got {name!r}. "
                                  "Run `resnet-hub list` to see all variants.")
-    if name.startswith(HF_HUB_PREFIX):
+    if name.startswith((HF_HUB_PREFIX, "local-dir:")):  # a published repo, or a folder written by publish
         from .hub import hub_variant  # lazy: the Hub lookup is only needed for published repos
 
         return hub_variant(name)

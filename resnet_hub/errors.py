@@ -62,6 +62,11 @@ class MissingDependencyError(ResNetHubError, ImportError):
         self.extra = extra
 
 
+class MetadataError(WeightsError, ValueError):
+    """What weights say about themselves (config.json, safetensors metadata: preprocessing, architecture, head
+    size, class names) is invalid or contradicts the tensors; refused before any model is built."""
+
+
 class HubDownloadError(WeightsError):
     """Pretrained weights could not be fetched from the Hugging Face Hub (or its cache); the message says
     whether the network, the repository, or a missing safetensors file is to blame, and how to work offline."""

@@ -64,8 +64,8 @@ class ModelRef:
     @property
     def weights_label(self) -> str:
         """How manifests name pretrained weights of this name."""
-        if self.hub_id is not None:
-            return f"hf-hub:{self.hub_id}"
+        if self.hub_config is not None:
+            return self.name
         tag = self.tag or self.variant.default_tag
         return tag.hf_hub_id if tag is not None else "none published"
 
@@ -78,11 +78,11 @@ def resolve_model(name: str) -> ModelRef:
     names, fetched through one fast-failing probe. Errors are typed (``ResNetHubError``).
     """
     variant = get_variant(name)
-    if name.startswith(HF_HUB_PREFIX):
+    if name.startswith(_HUB_PREFIXES):  # local-dir:PATH is a folder `publish --dry-run` wrote: no hub id
         from .hub import hub_model_config
 
-        return ModelRef(name=name, variant=variant, hub_id=name[len(HF_HUB_PREFIX):],
-                        hub_config=hub_model_config(name))
+        hub_id = name[len(HF_HUB_PREFIX):] if name.startswith(HF_HUB_PREFIX) else None
+        return ModelRef(name=name, variant=variant, hub_id=hub_id, hub_config=hub_model_config(name))
     _, _, tag = name.partition(".")
     return ModelRef(name=name, variant=variant, tag=variant.tag(tag) if tag else None)
 

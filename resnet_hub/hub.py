@@ -23,6 +23,7 @@ from typing import Any
 
 from .configs import VariantConfig
 from .errors import CorruptWeightsError, HubDownloadError, WeightsError
+from .metadata_checks import check_hub_config
 from .weights import PICKLE_SUFFIXES, check_architecture, check_weight_values, read_metadata, verify_sha256
 
 ENV_ORG = "RESNET_HUB_ORG"
@@ -267,8 +268,15 @@ def prefetch_hub_config(model_name: str) -> Path | None:
     return fetch_file(repo_id, CONFIG_FILENAME, revision, required=True)
 
 
+LOCAL_DIR_PREFIX = "local-dir:"
+
+
 def hub_model_config(model_name: str) -> dict[str, Any]:
-    """The config.json of an ``hf-hub:org/name[@rev]`` model (fetched once per process, failing fast)."""
+    """The config.json of an ``hf-hub:org/name[@rev]`` model (fetched once per process, failing fast) or of a
+    ``local-dir:PATH`` folder, checked (:func:`metadata_checks.check_hub_config`) against the weights when they
+    are at hand."""
+    if model_name.startswith(LOCAL_DIR_PREFIX):
+        return local_dir_config(model_name[len(LOCAL_DIR_PREFIX):])
     return copy.deepcopy(_hub_model_config(model_name))
 
 
@@ -277,7 +285,33 @@ def _hub_model_config(model_name: str) -> dict[str, Any]:
     path = prefetch_hub_config(model_name)
     if path is None:
         raise ValueError(f"{model_name} is not an hf-hub: name")
-    return read_hub_config(path)
+    config = read_hub_config(path)
+    check_hub_config(config, f"{model_name} config.json", weights=_cached_weights(model_name))
+    return config
+
+
+def local_dir_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """A ``local-dir:`` folder's config.json, checked against the folder's model.safetensors."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILENAME
+    if not path.is_file():
+        raise WeightsError(f"{folder} has no {CONFIG_FILENAME}: a local-dir: model is a folder written by "
+                           "`resnet-hub publish --dry-run` (or timm's save_for_hf).")
+    config = read_hub_config(path)
+    check_hub_config(config, str(path), weights=folder / WEIGHTS_FILENAME)
+    return config
+
+
+def _cached_weights(model_name: str) -> str | None:
+    """The repo's model.safetensors if the Hugging Face cache already holds it (never downloads)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo_id, revision = split_hub_id(model_name[len("hf-hub:"):])
+        found = try_to_load_from_cache(repo_id, WEIGHTS_FILENAME, revision=revision)
+    except Exception:  # an unusual cache layout: the weights are checked when they are loaded
+        return None
+    return found if isinstance(found, str) else None
 
 
 def hub_variant(model_name: str) -> VariantConfig:
@@ -308,6 +342,9 @@ def install_timm_hub_seam() -> None:
     ``LocalEntryNotFoundError``. Routing that one call through our single 5-second probe keeps the README's
     promise on every path (the weights themselves already come through :func:`prepare_pretrained`). If timm
     changes these internals the seam is simply not installed and timm's own behaviour remains.
+
+    The same seam checks the config.json of ``hf-hub:`` and ``local-dir:`` names (and the weights' header where
+    the file is at hand) before timm builds anything: a hostile record is one :class:`MetadataError` line.
     """
     try:
         from timm.models import _factory
@@ -323,12 +360,24 @@ def install_timm_hub_seam() -> None:
     def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
         if cache_dir is not None or kwargs:  # a caller-chosen cache: timm's own download handles it
             return original(model_id, cache_dir=cache_dir, **kwargs)
-        path = prefetch_hub_config(f"hf-hub:{model_id}")
-        return parse(load_json(path), {"hf_hub_id": model_id, "source": "hf-hub"})
+        config = _hub_model_config(f"hf-hub:{model_id}")  # fetched through the probe, and checked
+        return parse(copy.deepcopy(config), {"hf_hub_id": model_id, "source": "hf-hub"})
 
     setattr(load_model_config_from_hf, _TIMM_SEAM_ATTR, True)
     load_model_config_from_hf.__wrapped__ = original  # type: ignore[attr-defined]
     _factory.load_model_config_from_hf = load_model_config_from_hf
+    original_path = getattr(_factory, "load_model_config_from_path", None)
+    if original_path is not None and not getattr(original_path, _TIMM_SEAM_ATTR, False):
+
+        def load_model_config_from_path(model_path: Any, *args: Any, **kwargs: Any):
+            """``local-dir:`` names: the folder's config.json is checked against its weights first."""
+            if (Path(model_path) / CONFIG_FILENAME).is_file():
+                local_dir_config(model_path)
+            return original_path(model_path, *args, **kwargs)
+
+        setattr(load_model_config_from_path, _TIMM_SEAM_ATTR, True)
+        load_model_config_from_path.__wrapped__ = original_path  # type: ignore[attr-defined]
+        _factory.load_model_config_from_path = load_model_config_from_path
 
 
 def read_hub_config(path: str | os.PathLike) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from .configs import Preprocessing, VariantConfig
 from .errors import IncompatibleWeightsError
+from .metadata_checks import preprocessing_from_record
 
 if TYPE_CHECKING:
     from .factory import ModelRef
@@ -75,15 +76,14 @@ def data_config_of(preprocessing: Preprocessing, img_size: int | tuple[int, int]
 
 
 def preprocessing_from_weights_metadata(
-    metadata: Mapping[str, str], variant: VariantConfig
+    metadata: Mapping[str, str], variant: VariantConfig, where: str = "the weights file's metadata"
 ) -> tuple[Preprocessing, str]:
-    """The preprocessing recorded in a weights file (converters, fine-tuning, publish), else the variant's."""
+    """The preprocessing recorded in a weights file (converters, fine-tuning, publish), else the variant's. A
+    record that is there but unparseable or invalid (NaN mean, std 0, ...) raises MetadataError: it is never
+    silently replaced by a default."""
     raw = metadata.get(PREPROCESSING_KEY)
     if raw:
-        try:
-            return Preprocessing.from_json(raw), "weights file metadata"
-        except (TypeError, ValueError):
-            pass
+        return preprocessing_from_record(raw, where), "weights file metadata"
     tag_name = metadata.get("pretrained_tag") or metadata.get("tag")
     if tag_name:
         try:
@@ -128,7 +128,7 @@ def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> Weight
     from .weights import read_metadata, sha256_of_file
 
     metadata = read_metadata(path)
-    preprocessing, source = preprocessing_from_weights_metadata(metadata, variant)
+    preprocessing, source = preprocessing_from_weights_metadata(metadata, variant, f"{path} (metadata)")
     return WeightsFileFacts(path=str(Path(path)), sha256=sha256_of_file(path), metadata=metadata,
                             num_classes=head_size(path), preprocessing=preprocessing, preprocessing_source=source,
                             label_names=label_names_from_metadata(metadata))
@@ -136,9 +136,9 @@ def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> Weight
 
 def hub_label_names(name: "str | ModelRef") -> list[str] | None:
     """The class names a published repo (``hf-hub:ORG/NAME``) records in its config.json; None for other names."""
-    from .factory import HF_HUB_PREFIX, ModelRef, resolve_model
+    from .factory import _HUB_PREFIXES, ModelRef, resolve_model
 
-    if not isinstance(name, ModelRef) and not str(name).startswith(HF_HUB_PREFIX):
+    if not isinstance(name, ModelRef) and not str(name).startswith(_HUB_PREFIXES):
         return None
     ref = name if isinstance(name, ModelRef) else resolve_model(name)
     recorded = (ref.hub_config or {}).get("label_names")
@@ -170,9 +170,9 @@ def architecture_of(path: str | os.PathLike) -> str:
 def provenance(ref: "ModelRef", pretrained: bool) -> tuple[Preprocessing, str, str]:
     """(preprocessing, where it came from, what the weights are) for weights that are not a local file: a
     published repo's recorded preprocessing (``hf-hub:`` names), a table tag's, else the variant's default."""
-    if ref.hub_id is not None:
-        described = f"pretrained:hf-hub:{ref.hub_id}" if pretrained else "random-init"
-        return ref.preprocessing, f"hf-hub:{ref.hub_id} config.json", described
+    if ref.hub_config is not None:  # hf-hub:ORG/NAME or local-dir:PATH
+        described = f"pretrained:{ref.name}" if pretrained else "random-init"
+        return ref.preprocessing, f"{ref.name} config.json", described
     tag = ref.tag or (ref.variant.default_tag if pretrained else None)
     if tag is not None:
         return tag.preprocessing, f"pretrained tag '{tag.tag}'", (f"pretrained:{tag.hf_hub_id}" if pretrained

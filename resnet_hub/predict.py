@@ -205,6 +205,7 @@ def build_predictor(
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference
+    from .metadata_checks import preprocessing_from_record
     from .model_loading import head_size, hub_label_names, label_names_from_metadata, names_for_head
     from .weights import read_metadata
 
@@ -214,6 +215,8 @@ def build_predictor(
     kwargs: dict[str, Any] = {}
     if weights is not None:
         metadata = read_metadata(weights)  # typed errors for missing / corrupt files, before any model is built
+        if metadata.get("preprocessing"):
+            preprocessing_from_record(metadata["preprocessing"], f"{weights} (metadata)")  # NaN mean, std 0: refused
         override = preprocessing_from_metadata(metadata) or variant.default_preprocessing.to_timm()
         num_classes = head_size(weights)
         if num_classes is not None:

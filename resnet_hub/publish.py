@@ -21,6 +21,7 @@ from ._version import __version__
 from .configs import Preprocessing, get_variant
 from .errors import PublishError
 from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME
+from .metadata_checks import preprocessing_from_record
 from .model_card import CardInfo, check_license, render_model_card
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
@@ -243,10 +244,7 @@ def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:
     """The weights' own record (converted files) wins over the table's tag, then the variant default."""
     recorded = metadata.get("preprocessing")
     if recorded:
-        try:
-            return Preprocessing.from_json(recorded)
-        except (TypeError, ValueError) as exc:
-            raise PublishError(f"The weights' recorded preprocessing is unreadable ({exc}).") from exc
+        return preprocessing_from_record(recorded, "the weights' recorded preprocessing")  # never NaN into config
     return tag.preprocessing if tag else variant.default_preprocessing
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from .configs import VARIANTS, VariantConfig, pretrained_cfg_for  # noqa: F401  (pretrained_cfg_for: re-exported)
 from .converters import timm_resnetv2
+from .metadata_checks import check_build_request
 from .resnet import ResNet
 from .resnetv2 import ResNetV2
 
@@ -37,6 +38,7 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
     ``num_classes`` / ``in_chans`` adaptation of loaded weights, and ``pretrained_cfg`` bookkeeping."""
     variant = VARIANTS[name]
     check_model_args(name, kwargs)
+    check_build_request(name, kwargs)  # head size and a given pretrained_cfg, before anything is allocated
     model_cls = ResNetV2 if variant.family == "resnetv2" else ResNet
     model_args = dict(variant.model_args(), model_name=name)
     model_args.update(kwargs)
