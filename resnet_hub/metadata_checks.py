@@ -79,9 +79,10 @@ def check_preprocessing(values: Mapping[str, Any], where: str) -> None:
     if not isinstance(values, Mapping):
         raise MetadataError(f"{where}: the preprocessing record must be a JSON object; got {type(values).__name__}.")
     channels = None
-    for key in ("input_size", "test_input_size"):
-        if values.get(key) is not None:
-            channels = _check_size(values[key], key, where)[0] if key == "input_size" else channels
+    if values.get("input_size") is not None:
+        channels = _check_size(values["input_size"], "input_size", where)[0]
+    if values.get("test_input_size") is not None:
+        _check_size(values["test_input_size"], "test_input_size", where)
     for key in ("crop_pct", "test_crop_pct"):
         if values.get(key) is not None:
             _check_fraction(values[key], key, where)
@@ -196,11 +197,11 @@ def check_hub_config(config: Any, where: str, weights: str | os.PathLike | None 
     if isinstance(section, Mapping) and section.get("preprocessing") is not None:
         check_preprocessing(section["preprocessing"], f"{where} (resnet_hub.preprocessing)")
     labels = config.get("label_names", cfg.get("label_names"))
-    check_label_names(labels, num_classes, where)
-    if weights is not None and Path(weights).is_file():
+    if weights is not None and Path(weights).is_file():  # the tensors are the ground truth: compare with them first
         classifier = cfg.get("classifier") if isinstance(cfg.get("classifier"), str) else "fc"
         check_weights_header(weights, where, architecture=architecture, num_classes=num_classes,
                              label_names=labels, classifier=classifier)
+    check_label_names(labels, num_classes, where)
 
 
 def check_build_request(name: str, kwargs: Mapping[str, Any]) -> None:
