@@ -360,8 +360,10 @@ def install_timm_hub_seam() -> None:
     def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
         if cache_dir is not None or kwargs:  # a caller-chosen cache: timm's own download handles it
             return original(model_id, cache_dir=cache_dir, **kwargs)
-        config = _hub_model_config(f"hf-hub:{model_id}")  # fetched through the probe, and checked
-        return parse(copy.deepcopy(config), {"hf_hub_id": model_id, "source": "hf-hub"})
+        path = prefetch_hub_config(f"hf-hub:{model_id}")
+        config = load_json(path)
+        check_hub_config(config, f"hf-hub:{model_id} config.json", weights=_cached_weights(f"hf-hub:{model_id}"))
+        return parse(config, {"hf_hub_id": model_id, "source": "hf-hub"})
 
     setattr(load_model_config_from_hf, _TIMM_SEAM_ATTR, True)
     load_model_config_from_hf.__wrapped__ = original  # type: ignore[attr-defined]

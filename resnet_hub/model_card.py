@@ -125,6 +125,18 @@ transform = timm.data.create_transform(**config)
 `resnet_hub.create_model("hf-hub:{info.repo_id}", pretrained=True)` does the same. Only `model.safetensors`
 is downloaded; its sha256 is checked against `config.json`.
 
+With 🤗 transformers (`pip install resnet-hub transformers`; no `import resnet_hub` needed, the package's
+start-up hook registers the architecture with timm):
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("image-classification", model="{info.repo_id}")
+classifier("image.jpg")
+```
+
+`AutoModelForImageClassification` / `AutoImageProcessor` load it too, with the preprocessing below.
+
 ## Preprocessing
 
 RGB input scaled to [0, 1], then normalised with mean `{tuple(round(m, 6) for m in p.mean)}` and std
