@@ -109,3 +109,36 @@ def test_transformers_serves_a_published_folder_like_predict_does(published, dig
         assert worst <= SCORE_TOLERANCE, f"{route}: scores differ from predict's by up to {worst:.2e}"
     accuracy = np.mean([label == str(truth) for (label, _), truth in zip(ours, labels)])
     assert accuracy >= 0.8, f"the published model did not keep what it learned: top-1 {accuracy:.0%}"
+
+
+def test_transformers_cannot_make_our_builder_allocate_a_hostile_head(tmp_path):
+    """transformers builds the model (timm.create_model(architecture, num_classes=N)) before it loads any weights,
+    so the builder's own bound is what stops a hostile num_classes on that route."""
+    import resnet_hub
+    from resnet_hub.publish import build_hub_folder
+    from resnet_hub.weights import save_weights
+
+    weights = tmp_path / "w.safetensors"
+    save_weights(resnet_hub.create_model("myresnet18", num_classes=3), weights, "myresnet18")
+    folder = build_hub_folder("myresnet18", weights, tmp_path / "repo", "me/hostile", label_names=["a", "b", "c"]).path
+    config = json.loads((folder / "config.json").read_text())
+    huge = 200_000  # above the 100,000 bound, small enough that transformers' own id2label dict stays cheap
+    config.update(num_classes=huge)
+    config["pretrained_cfg"]["num_classes"] = huge
+    config.pop("label_names")
+    (folder / "config.json").write_text(json.dumps(config))
+    code = textwrap.dedent("""
+        import sys
+        from transformers import AutoModelForImageClassification
+        try:
+            AutoModelForImageClassification.from_pretrained(sys.argv[1])
+        except Exception as exc:
+            print(type(exc).__name__, "|", exc)
+        else:
+            print("built")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=_env(),
+                          cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    name, _, message = proc.stdout.strip().splitlines()[-1].partition(" | ")
+    assert name == "MetadataError" and "200,000" in message and "100,000" in message, proc.stdout
