@@ -23,7 +23,9 @@ COMMANDS = ("list", "info", "finetune", "evaluate", "predict", "benchmark", "con
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="120")
+    # The start-up hook (resnet_hub_timm_hook.pth) is off here: these tests prove `import resnet_hub`'s own
+    # registration in every order; tests/plugin/test_registration.py covers the hook.
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="120", RESNET_HUB_NO_TIMM_HOOK="1")
     env.pop("PYTHONWARNINGS", None)
     return env
 

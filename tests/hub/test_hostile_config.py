@@ -43,6 +43,10 @@ def edit_config(folder: Path, edit) -> Path:
     return folder
 
 
+def huge_head(config: dict) -> None:
+    config["num_classes"] = config["pretrained_cfg"]["num_classes"] = 50_000_000
+
+
 def one_line(exc: pytest.ExceptionInfo) -> str:
     message = str(exc.value)
     assert "\n" not in message, message
@@ -56,7 +60,7 @@ def test_the_untouched_folder_loads_on_both_routes(folder):
 
 
 def test_fifty_million_classes_are_refused_before_anything_is_allocated(folder):
-    edit_config(folder, lambda c: (c.update(num_classes=50_000_000), c["pretrained_cfg"].update(num_classes=50_000_000)))
+    edit_config(folder, huge_head)
     for create in (timm.create_model, resnet_hub.create_model):
         with pytest.raises(MetadataError) as exc:
             create(f"local-dir:{folder}", pretrained=True)
@@ -69,7 +73,7 @@ def test_fifty_million_classes_are_refused_before_anything_is_allocated(folder):
 def test_the_refusal_of_a_huge_head_costs_no_memory(folder):
     """In a fresh process: the refusal comes before the 100 GB head would be allocated (peak RSS of the process
     stays that of torch + timm; a 50,000,000 x 512 float32 head alone is 95 GiB)."""
-    edit_config(folder, lambda c: (c.update(num_classes=50_000_000), c["pretrained_cfg"].update(num_classes=50_000_000)))
+    edit_config(folder, huge_head)
     code = textwrap.dedent(f"""
         import resource, timm
         try:
