@@ -117,7 +117,7 @@ class TorchBatchModel:
         if self.pretrained:  # the file the Hub cache holds, when it is there (the driver's build fetched it)
             from huggingface_hub import try_to_load_from_cache
 
-            from .configs import get_variant
+            from .lookup import get_variant
 
             variant = get_variant(self.name)
             tag = variant.tag(self.name.split(".", 1)[1]) if "." in self.name else variant.default_tag

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .configs import get_variant
+from .lookup import get_variant
 from .ceilings import Ceiling
 from .errors import MissingDependencyError, ResNetHubError
 from .stats import model_stats

@@ -8,7 +8,8 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .configs import HF_HUB_PREFIX, Preprocessing, PretrainedTag, VariantConfig, get_variant, variant_names
+from .configs import Preprocessing, PretrainedTag, VariantConfig, variant_names
+from .lookup import HF_HUB_PREFIX, get_variant
 
 if TYPE_CHECKING:
     from torch import nn

@@ -201,7 +201,7 @@ def build_predictor(
     weights with the variant's pretrained_cfg (useful only to try the pipeline). ``optimize`` runs the
     BatchNorm-folded, channels-last copy from :func:`resnet_hub.inference.prepare_for_inference`.
     """
-    from .configs import get_variant
+    from .lookup import get_variant
     from .devices import resolve_device
     from .factory import create_model
     from .inference import prepare_for_inference

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ._version import __version__
-from .configs import Preprocessing, get_variant
+from .configs import Preprocessing
+from .lookup import get_variant
 from .errors import PublishError
 from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME
 from .model_card import CardInfo, check_license, render_model_card
