@@ -105,3 +105,19 @@ class ForeignHubModelError(UnknownModelError):
     def __init__(self, name: str, message: str) -> None:
         ResNetHubError.__init__(self, message)
         self.name = name
+
+
+class WeightsChoiceError(ResNetHubError, ValueError):
+    """Both a weights file and the published pretrained weights were asked for: one model has one set of weights.
+
+    The one rule for every entry point (``create_model``, ``load_model``, export, benchmark, the CLI): call
+    :meth:`check` instead of writing the test and the message again."""
+
+    MESSAGE = ("Pass either a weights file (--weights FILE / weights=PATH) or the published weights "
+               "(--pretrained / pretrained=True), not both.")
+
+    @classmethod
+    def check(cls, weights: object, pretrained: bool) -> None:
+        """Raise when both ``weights`` (not None) and ``pretrained`` are given."""
+        if weights is not None and pretrained:
+            raise cls(cls.MESSAGE)
