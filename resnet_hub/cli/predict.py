@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .progress import progress_display
 from .text import plain
 
 if TYPE_CHECKING:
@@ -78,9 +79,9 @@ def predict_command(
             err.print("[yellow]Warning:[/yellow] neither --weights nor --pretrained given: using random weights")
         predictor = build_predictor(name, weights=weights, pretrained=pretrained, optimize=optimize, device=device)
     files, _ = expand_image_paths(images)
-    with Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not files) as progress:
-        task = progress.add_task("predict", total=len(files))
+    with progress_display(err, TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          transient=True, disable=not files) as progress:
+        task = progress.add_task("predicting", total=len(files))
         run = predictor.predict_paths(images, k=topk, batch_size=batch_size,
                                       on_progress=lambda n: progress.advance(task, n))
     for skipped in run.skipped:
@@ -135,9 +136,9 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
             err.print("[yellow]Warning:[/yellow] neither --weights nor --pretrained given: using random weights")
         model = TorchBatchModel(name, weights=str(weights) if weights else None, pretrained=pretrained,
                                 optimize=optimize, device=device)
-    with Progress(TextColumn("predicting on Ray"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        task = progress.add_task("predict", total=None)
+    with progress_display(err, TextColumn("predicting on Ray"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task("predicting on Ray", total=None)
         result = predict_with_ray(model, images, output, k=topk, batch_size=batch_size, num_workers=num_workers,
                                   address=address, overwrite=force, verbose=verbose,
                                   on_start=lambda total: progress.update(task, total=total),
