@@ -94,7 +94,7 @@ class TorchBatchModel:
         from .predict import build_predictor
 
         predictor = build_predictor(self.name, weights=self.weights, pretrained=self.pretrained, optimize=False)
-        record = dict(model=self.name, runtime="PyTorch", weights=self.weights or
+        record = dict(model=self.name, runtime="PyTorch", weights=self._weights_file() or
                       ("pretrained" if self.pretrained else "random-init"), weights_sha256=self._sha256())
         return ModelDescription(dict(predictor.data_config), list(predictor.labels), record,
                                 num_gpus=1.0 if self.device.startswith("cuda") else 0.0)
@@ -114,11 +114,17 @@ class TorchBatchModel:
 
         return run
 
+    def _weights_file(self) -> str | None:
+        """The local weights file: ``weights``, or ``name`` itself when it names a weights file."""
+        from .predict import is_weights_file
+
+        return self.weights if self.weights is not None else (self.name if is_weights_file(self.name) else None)
+
     def _sha256(self) -> str | None:
         from .weights import sha256_of_file
 
-        if self.weights is not None:
-            return sha256_of_file(self.weights)
+        if self._weights_file() is not None:
+            return sha256_of_file(self._weights_file())
         if self.pretrained:  # the file the Hub cache holds, when it is there (the driver's build fetched it)
             from huggingface_hub import try_to_load_from_cache
 

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -136,13 +139,15 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
             err.print("[yellow]Warning:[/yellow] neither --weights nor --pretrained given: using random weights")
         model = TorchBatchModel(name, weights=str(weights) if weights else None, pretrained=pretrained,
                                 optimize=optimize, device=device)
-    with progress_display(err, TextColumn("predicting on Ray"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), transient=True) as progress:
-        task = progress.add_task("predicting on Ray", total=None)
-        result = predict_with_ray(model, images, output, k=topk, batch_size=batch_size, num_workers=num_workers,
-                                  address=address, overwrite=force, verbose=verbose,
-                                  on_start=lambda total: progress.update(task, total=total),
-                                  on_progress=lambda n: progress.advance(task, n))
+    with contextlib.ExitStack() as stack:
+        shown = err if verbose else stack.enter_context(_native_stderr_to_log(err))
+        with progress_display(shown, TextColumn("predicting on Ray"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), transient=True) as progress:
+            task = progress.add_task("predicting on Ray", total=None)
+            result = predict_with_ray(model, images, output, k=topk, batch_size=batch_size,
+                                      num_workers=num_workers, address=address, overwrite=force, verbose=verbose,
+                                      on_start=lambda total: progress.update(task, total=total),
+                                      on_progress=lambda n: progress.advance(task, n))
     err.print(f"Wrote {plain(str(result.output))}: {result.predicted} predicted, {result.skipped} skipped, "
               f"{result.num_workers} worker(s), {result.seconds:.1f} s", highlight=False)
     if result.skipped:
@@ -151,6 +156,35 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
     if not result.predicted:
         err.print("[red]Error:[/red] no image could be predicted", highlight=False)
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log(err: Console) -> Iterator[Console]:
+    """Send what Ray's C++ core writes to this process's stderr (an error-level line on every actor pool,
+    log-level notices) to a log file while the run lasts; yields a console on the real stderr for our own lines.
+
+    The log is deleted after a clean run and named (one line) after a failed one, so nothing is lost for a
+    bug report; ``--verbose`` skips this and shows Ray's lines as they come."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = tempfile.NamedTemporaryFile(prefix="resnet-hub-ray-", suffix=".log", delete=False)
+    os.dup2(log.fileno(), 2)
+    ok = False
+    real = os.fdopen(os.dup(terminal), "w", encoding="utf-8", errors="replace")
+    try:
+        yield Console(file=real, force_terminal=err.is_terminal, width=err.width)
+        ok = True
+    finally:
+        real.close()
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        log.close()
+        if ok:
+            os.unlink(log.name)
+        else:
+            err.print(f"Ray's own log lines of this run are in {plain(log.name)} (--verbose shows them as they "
+                      "come)", highlight=False)
 
 
 def _as_dict(name: str, weights: Optional[Path], data_config: dict, run: PredictionRun) -> dict:
