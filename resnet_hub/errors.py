@@ -50,14 +50,19 @@ class IncompatibleWeightsError(WeightsError):
     """A state dict does not match the model (missing/unexpected keys, shape or architecture mismatch)."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra, in the words that work where the user is: a clone's uv environment has no pip,
+    and the package installs from a clone until it is on an index."""
+    return (f"Install the '{extra}' extra: in a clone `uv sync --extra {extra}` (`./dev sync` installs every "
+            f"extra), from a source folder `pip install '.[{extra}]'`, from a package index "
+            f"pip install 'resnet-hub[{extra}]'.")
+
+
 class MissingDependencyError(ResNetHubError, ImportError):
     """An optional dependency is missing; the message names the extra that installs it."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'resnet-hub[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the '{package}' package, which is not installed. {install_hint(extra)}")
         self.package = package
         self.extra = extra
 

@@ -146,6 +146,7 @@ def test_engine_ray_without_ray_installed_names_the_extra(image_dir, predict_wei
                             "--engine", "ray", "--output", str(output), pre="sys.modules['ray'] = None")
     assert result.returncode == 1, result.stderr
     assert "pip install 'resnet-hub[ray]'" in result.stderr and "Traceback" not in result.stderr
+    assert "uv sync --extra ray" in result.stderr and "pip install '.[ray]'" in result.stderr  # works in a clone
     assert not output.exists()
 
 
