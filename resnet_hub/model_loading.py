@@ -139,7 +139,7 @@ def load_model(
     ref = name if isinstance(name, ModelRef) else resolve_model(name)
     facts = None
     if weights is not None:
-        facts = weights_metadata.read_weights_file(weights, ref.variant)  # typed errors for a bad file before any model is built
+        facts = weights_metadata.read_weights_file(weights, ref.variant)  # typed errors before any model is built
         preprocessing = facts.preprocessing or ref.variant.default_preprocessing
         source = facts.preprocessing_source or "variant default (weights file records none)"
         described, sha = facts.path, facts.sha256

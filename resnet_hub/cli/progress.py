@@ -35,8 +35,9 @@ class LineProgress:
     A task's line is written when the next task is added or when the display closes, so that updates made
     after its last step (an epoch's validation accuracy) are on it."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
+        self.enabled = enabled
         self.tasks: list[_Task] = []
 
     def __enter__(self) -> "LineProgress":
@@ -71,6 +72,8 @@ class LineProgress:
             if task.printed:
                 continue
             task.printed = True
+            if not self.enabled:
+                continue
             done = f"{task.completed:g}/{task.total:g}" if task.total is not None else f"{task.completed:g}"
             extra = "  ".join(str(v) for v in task.fields.values() if str(v))
             seconds = time.perf_counter() - task.started
@@ -81,7 +84,7 @@ class LineProgress:
 def progress_display(console: Console, *columns: Union[str, ProgressColumn],
                      **kwargs: Any) -> Union[Progress, LineProgress]:
     """rich's ``Progress(*columns, console=console, **kwargs)`` on a terminal; a :class:`LineProgress` when the
-    console is piped or logged (then ``transient`` / ``disable`` do not apply: the lines are the record)."""
+    console is piped or logged (then ``transient`` does not apply: the lines are the record; ``disable`` does)."""
     if console.is_terminal:
         return Progress(*columns, console=console, **kwargs)
-    return LineProgress(console)
+    return LineProgress(console, enabled=not kwargs.get("disable", False))
