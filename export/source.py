@@ -50,7 +50,7 @@ def load_model_source(
 ) -> ModelSource:
     """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init), loaded
     as evaluate and fine-tuning load it (:func:`resnet_hub.model_loading.load_model`), plus the state-dict hash."""
-    from resnet_hub.errors import UnknownTagError
+    from resnet_hub.errors import UnknownTagError, WeightsChoiceError
     from resnet_hub.factory import resolve_model
     from resnet_hub.model_loading import load_model
 
@@ -58,8 +58,7 @@ def load_model_source(
         ref = resolve_model(name)  # unknown names, tags and hf-hub repos fail here, before any file is touched
     except UnknownTagError as exc:
         raise ExportOptionError(str(exc)) from exc
-    if pretrained and weights is not None:
-        raise ExportOptionError("Pass either --weights FILE or --pretrained, not both")
+    WeightsChoiceError.check(weights, pretrained)
     if pretrained and ref.hub_id is None and (ref.tag or ref.variant.default_tag) is None:
         raise ExportOptionError(f"{ref.variant.name} has no published weights; export with --weights FILE")
     loaded = load_model(ref, weights=weights, pretrained=pretrained, **model_kwargs)

@@ -28,7 +28,8 @@ from . import _interrupt  # noqa: E402  (first: Ctrl-C during start-up gives no 
 _interrupt.install_if_cli()
 
 from ._version import __version__  # noqa: E402,F401  (one source: see _version.py)
-from .configs import VARIANTS, get_variant, variant_names  # noqa: E402
+from .configs import VARIANTS, variant_names  # noqa: E402
+from .lookup import get_variant  # noqa: E402  (table names and hf-hub: repos)
 from .errors import (  # noqa: E402
     ConversionError,
     CorruptWeightsError,

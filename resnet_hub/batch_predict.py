@@ -18,9 +18,13 @@ Output is one file, written atomically on the driver as results stream in (rows 
 * ``.parquet``: columns ``path``, ``indices``, ``labels``, ``probabilities`` (top-k lists, best first) and
   ``reason`` (null, or why the file was skipped); the run's metadata (model, weights sha256, preprocessing)
   as JSON under the schema metadata key ``resnet_hub``.
-* ``.jsonl``: the first line is ``{"metadata": {...}}`` (the same metadata); every further line is one file,
-  with the fields of local ``predict --json``'s entries: ``{"path", "topk": [{"index", "label",
-  "probability"}]}`` for a prediction, ``{"path", "reason"}`` for a skipped file.
+* ``.jsonl``: every line is one file, with the fields of local ``predict --json``'s entries: ``{"path",
+  "topk": [{"index", "label", "probability"}]}`` for a prediction, ``{"path", "reason"}`` for a skipped file,
+  so ``pandas.read_json(F, lines=True)``, ``ray.data.read_json`` and ``jq`` read it as-is; the run's metadata
+  goes into the sidecar ``F.jsonl.meta.json`` (:func:`metadata_path`).
+
+An input that does not exist is a row with its reason, in input order among the others; when no input exists
+at all the run is refused before Ray starts and nothing is written.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 OUTPUT_SUFFIXES = (".jsonl", ".parquet")
 METADATA_KEY = "resnet_hub"  # parquet schema metadata key holding the run's metadata as JSON
+METADATA_SUFFIX = ".meta.json"  # .jsonl output: the run's metadata in a sidecar file beside it
 FORMAT_NAME = "resnet-hub predictions"
 FORMAT_VERSION = 1
 
@@ -89,7 +94,7 @@ class TorchBatchModel:
         from .predict import build_predictor
 
         predictor = build_predictor(self.name, weights=self.weights, pretrained=self.pretrained, optimize=False)
-        record = dict(model=self.name, runtime="PyTorch", weights=self.weights or
+        record = dict(model=self.name, runtime="PyTorch", weights=self._weights_file() or
                       ("pretrained" if self.pretrained else "random-init"), weights_sha256=self._sha256())
         return ModelDescription(dict(predictor.data_config), list(predictor.labels), record,
                                 num_gpus=1.0 if self.device.startswith("cuda") else 0.0)
@@ -109,15 +114,21 @@ class TorchBatchModel:
 
         return run
 
+    def _weights_file(self) -> str | None:
+        """The local weights file: ``weights``, or ``name`` itself when it names a weights file."""
+        from .predict import is_weights_file
+
+        return self.weights if self.weights is not None else (self.name if is_weights_file(self.name) else None)
+
     def _sha256(self) -> str | None:
         from .weights import sha256_of_file
 
-        if self.weights is not None:
-            return sha256_of_file(self.weights)
+        if self._weights_file() is not None:
+            return sha256_of_file(self._weights_file())
         if self.pretrained:  # the file the Hub cache holds, when it is there (the driver's build fetched it)
             from huggingface_hub import try_to_load_from_cache
 
-            from .configs import get_variant
+            from .lookup import get_variant
 
             variant = get_variant(self.name)
             tag = variant.tag(self.name.split(".", 1)[1]) if "." in self.name else variant.default_tag
@@ -140,18 +151,24 @@ def list_sources(sources: Iterable[str | os.PathLike]) -> tuple[list[str], list[
     URIs (``s3://``, ``gs://``, ``file://``, anything ``pyarrow.fs`` resolves) are listed through pyarrow's
     filesystems with the same rules: a file as given, a folder's files sorted, not recursive, hidden files left out.
     """
-    files: list[str] = []
-    skipped: list[SkippedFile] = []
+    entries = list_sources_in_order(sources)
+    return ([e for e in entries if isinstance(e, str)], [e for e in entries if isinstance(e, SkippedFile)])
+
+
+def list_sources_in_order(sources: Iterable[str | os.PathLike]) -> list[str | SkippedFile]:
+    """What :func:`list_sources` lists, as one sequence in input order: a file to predict (its path) or a
+    source that cannot be (a :class:`SkippedFile`): the order of the output's rows."""
+    entries: list[str | SkippedFile] = []
     for source in sources:
         if not is_uri(source):
             local, missing = expand_image_paths([source])
-            files.extend(str(p) for p in local)
-            skipped.extend(missing)
+            entries.extend(str(p) for p in local)
+            entries.extend(missing)
             continue
         found, missing = _list_uri(str(source))
-        files.extend(found)
-        skipped.extend(missing)
-    return files, skipped
+        entries.extend(found)
+        entries.extend(missing)
+    return entries
 
 
 def _list_uri(uri: str) -> tuple[list[str], list[SkippedFile]]:
@@ -278,8 +295,7 @@ class _Writer(Protocol):
 
 class _JsonlWriter:
     def __init__(self, path: str, metadata: dict[str, Any]) -> None:
-        self.handle = open(path, "w", encoding="utf-8")
-        self.handle.write(json.dumps({"metadata": metadata}) + "\n")
+        self.handle = open(path, "w", encoding="utf-8")  # the metadata goes into the sidecar (metadata_path)
 
     def write(self, table: "pa.Table") -> None:
         for row in table.to_pylist():
@@ -308,6 +324,11 @@ def _open_writer(path: str, suffix: str, metadata: dict[str, Any]) -> _Writer:
     return _ParquetWriter(path, metadata) if suffix == ".parquet" else _JsonlWriter(path, metadata)
 
 
+def metadata_path(output: str | os.PathLike) -> Path:
+    """Where a .jsonl output's run metadata goes: ``F.jsonl.meta.json`` beside it (Parquet keeps it inside)."""
+    return Path(f"{output}{METADATA_SUFFIX}")
+
+
 def read_predictions(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The metadata and the rows of a batch prediction file (rows as :func:`jsonl_entry` spells them)."""
     path = Path(path)
@@ -318,7 +339,8 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[str, Any], list[dict
         metadata = json.loads((table.schema.metadata or {})[METADATA_KEY.encode()])
         return metadata, [jsonl_entry(row) for row in table.to_pylist()]
     lines = path.read_text(encoding="utf-8").splitlines()
-    return json.loads(lines[0])["metadata"], [json.loads(line) for line in lines[1:]]
+    metadata = json.loads(metadata_path(path).read_text(encoding="utf-8"))
+    return metadata, [json.loads(line) for line in lines if line]
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -345,6 +367,9 @@ def check_output(output: str | os.PathLike, overwrite: bool) -> Path:
         raise BatchPredictionError(f"--output {path} is a folder; name a .jsonl or .parquet file")
     if path.exists() and not overwrite:
         raise BatchPredictionError(f"{path} already exists; pass --force to replace it")
+    if path.suffix == ".jsonl" and metadata_path(path).exists() and not overwrite:
+        raise BatchPredictionError(f"{metadata_path(path)} (the metadata of a .jsonl output) already exists; pass "
+                                   "--force to replace it")
     return path
 
 
@@ -369,6 +394,7 @@ def predict_with_ray(
     address: str | None = None,
     num_cpus: int | None = None,
     overwrite: bool = False,
+    verbose: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchPredictionResult:
@@ -377,13 +403,22 @@ def predict_with_ray(
     Uses the Ray this process is already connected to; else connects to ``address`` (a cluster), else starts a
     local Ray with ``num_cpus`` (default: this machine's cores) and shuts down what it started. ``num_workers``
     actors each hold the model (``cpus_per_worker`` CPUs and threads each). ``on_start(total)`` is called once
-    the files are listed, ``on_progress(n)`` after each group of n rows is written.
+    the files are listed, ``on_progress(n)`` after each group of n rows is written. Rows come in input order,
+    inputs that do not exist included; when none exists, nothing starts and nothing is written. Unless
+    ``verbose``, a Ray this function starts keeps its workers' log lines to itself (warnings and errors of
+    the driver still show).
     """
     if batch_size < 1 or k < 1 or num_workers < 1 or cpus_per_worker <= 0:
         raise BatchPredictionError("--batch-size, --topk and --num-workers must be >= 1")
     path = check_output(output, overwrite)
     ray = import_ray()
-    files, listing_skips = list_sources(sources)
+    entries = list_sources_in_order(sources)
+    files = [e for e in entries if isinstance(e, str)]
+    if not files:
+        shown = ", ".join(e.path for e in entries[:3] if isinstance(e, SkippedFile)) + (", ..." if len(entries) > 3
+                                                                                        else "")
+        raise BatchPredictionError(f"None of the inputs exists or holds an image ({shown or 'no input given'}); "
+                                   "nothing was written")
     description = model.describe()
     metadata = dict(format=FORMAT_NAME, format_version=FORMAT_VERSION, **description.record,
                     preprocessing=_jsonable(description.data_config), num_classes=len(description.labels),
@@ -391,41 +426,35 @@ def predict_with_ray(
                     num_workers=num_workers)
     started = False
     if not ray.is_initialized():
+        quiet = dict(logging_level=logging.INFO if verbose else logging.ERROR, log_to_driver=verbose)
         if address:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     logging_level=logging.WARNING)
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
         started = True
     begin = time.perf_counter()
-    counts = dict(predicted=0, skipped=len(listing_skips))
+    counts = dict(predicted=0, skipped=len(entries) - len(files))
     try:
         _check_resources(ray, num_workers, cpus_per_worker, description.num_gpus)
         if on_start is not None:
-            on_start(len(files) + len(listing_skips))
+            on_start(len(entries))
 
         def write(tmp: str) -> None:
             writer = _open_writer(tmp, path.suffix, metadata)
             try:
-                if listing_skips:
-                    import pyarrow as pa
-
-                    writer.write(pa.table({"path": [s.path for s in listing_skips],
-                                           "indices": [None] * len(listing_skips),
-                                           "labels": [None] * len(listing_skips),
-                                           "probabilities": [None] * len(listing_skips),
-                                           "reason": [s.reason for s in listing_skips]}, schema=output_schema()))
-                    if on_progress is not None:
-                        on_progress(len(listing_skips))
-                for table in _run(ray, model, description, files, k, batch_size, num_workers, cpus_per_worker):
+                tables = _run(ray, model, description, files, k, batch_size, num_workers, cpus_per_worker)
+                for table in _in_input_order(entries, tables):
                     writer.write(table)
                     predicted = table.column("reason").null_count  # a prediction has no skip reason
                     counts["predicted"] += predicted
-                    counts["skipped"] += table.num_rows - predicted
                     if on_progress is not None:
                         on_progress(table.num_rows)
             finally:
                 writer.close()
+            counts["skipped"] = len(entries) - counts["predicted"]
+            if path.suffix == ".jsonl":  # once the rows are complete, just before they are renamed into place
+                atomic_write(metadata_path(path), lambda sidecar: Path(sidecar).write_text(
+                    json.dumps(metadata, indent=2) + "\n", encoding="utf-8"), overwrite=True)
 
         from .weights import atomic_write
 
@@ -437,6 +466,42 @@ def predict_with_ray(
     return BatchPredictionResult(output=path, predicted=counts["predicted"], skipped=counts["skipped"],
                                  seconds=time.perf_counter() - begin, num_workers=num_workers, ray_address=gcs,
                                  started_ray=started, metadata=metadata)
+
+
+def _skipped_table(skipped: list[SkippedFile]) -> "pa.Table":
+    import pyarrow as pa
+
+    return pa.table({"path": [s.path for s in skipped], "indices": [None] * len(skipped),
+                     "labels": [None] * len(skipped), "probabilities": [None] * len(skipped),
+                     "reason": [s.reason for s in skipped]}, schema=output_schema())
+
+
+def _in_input_order(entries: list[str | SkippedFile], tables: Iterable["pa.Table"]) -> Iterator["pa.Table"]:
+    """The model's tables (one row per file, in file order) with the inputs that were skipped while listing
+    put back where they were given, so the output's rows follow the input order."""
+    position = 0
+
+    def skipped_here() -> Iterator["pa.Table"]:
+        nonlocal position
+        start = position
+        while position < len(entries) and isinstance(entries[position], SkippedFile):
+            position += 1
+        if position > start:
+            yield _skipped_table([e for e in entries[start:position] if isinstance(e, SkippedFile)])
+
+    for table in tables:
+        offset = 0
+        while offset < table.num_rows:
+            yield from skipped_here()
+            run = 0
+            while position < len(entries) and isinstance(entries[position], str) and offset + run < table.num_rows:
+                position += 1
+                run += 1
+            if run == 0:
+                raise RuntimeError("the model returned more rows than there are files")  # a bug, not bad input
+            yield table.slice(offset, run)
+            offset += run
+    yield from skipped_here()
 
 
 def _run(ray, model: BatchModel, description: ModelDescription, files: list[str], k: int, batch_size: int,

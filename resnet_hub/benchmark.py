@@ -33,9 +33,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .configs import get_variant
 from .ceilings import Ceiling
-from .errors import MissingDependencyError, ResNetHubError
+from .errors import MissingDependencyError, ResNetHubError, WeightsChoiceError
+from .lookup import get_variant
 from .stats import model_stats
 
 __all__ = [
@@ -542,8 +542,7 @@ def run_benchmark(
     runners: list[_Runner] = []
     with _torch_threads(threads), tempfile.TemporaryDirectory(prefix="resnet-hub-bench-") as tmp:
         torch.manual_seed(seed)
-        if weights is not None and pretrained:
-            raise BenchmarkError("pass either --weights FILE or --pretrained, not both")
+        WeightsChoiceError.check(weights, pretrained)
         ours = create_model(name, weights=weights, pretrained=pretrained).eval().to(dev)
         x = torch.randn(batch_size, ours.in_chans, img_size, img_size, generator=torch.Generator().manual_seed(seed))
         x = x.to(dev)

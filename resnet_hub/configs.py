@@ -319,22 +319,17 @@ def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dic
     return cfg
 
 
-HF_HUB_PREFIX = "hf-hub:"
+def table_variant(name: str) -> VariantConfig:
+    """A variant of the table by name: ``myresnet50`` or ``myresnet50.tv_in1k`` (the tag must be in the table).
 
-
-def get_variant(name: str) -> VariantConfig:
-    """Look a variant up by name: ``myresnet50``, ``myresnet50.tv_in1k`` (the tag must be in the table) or
-    ``hf-hub:ORG/NAME[@rev]`` (a published repo: its config.json names the architecture; fetched once,
-    failing fast without a network). Unknown names, tags and repos raise typed errors that say what exists."""
+    The table knows nothing of the Hub: ``resnet_hub.get_variant`` (``lookup``) also resolves
+    ``hf-hub:ORG/NAME`` names and calls this for the rest. Unknown names and tags raise typed errors that say
+    what exists."""
     from .errors import ModelArgumentError, UnknownModelError
 
     if not isinstance(name, str) or not name:
         raise ModelArgumentError(f"A model name is a string such as 'myresnet50' or 'hf-hub:ORG/NAME'; got {name!r}. "
                                  "Run `resnet-hub list` to see all variants.")
-    if name.startswith((HF_HUB_PREFIX, "local-dir:")):  # a published repo, or a folder written by publish
-        from .hub import hub_variant  # lazy: the Hub lookup is only needed for published repos
-
-        return hub_variant(name)
     base, _, tag = name.partition(".")
     if base not in VARIANTS:
         raise UnknownModelError(name, list(VARIANTS))

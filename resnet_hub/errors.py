@@ -50,14 +50,19 @@ class IncompatibleWeightsError(WeightsError):
     """A state dict does not match the model (missing/unexpected keys, shape or architecture mismatch)."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra, in the words that work where the user is: a clone's uv environment has no pip,
+    and the package installs from a clone until it is on an index."""
+    return (f"Install the '{extra}' extra: in a clone `uv sync --extra {extra}` (`./dev sync` installs every "
+            f"extra), from a source folder `pip install '.[{extra}]'`, from a package index "
+            f"pip install 'resnet-hub[{extra}]'.")
+
+
 class MissingDependencyError(ResNetHubError, ImportError):
     """An optional dependency is missing; the message names the extra that installs it."""
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'resnet-hub[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the '{package}' package, which is not installed. {install_hint(extra)}")
         self.package = package
         self.extra = extra
 
@@ -110,3 +115,19 @@ class ForeignHubModelError(UnknownModelError):
     def __init__(self, name: str, message: str) -> None:
         ResNetHubError.__init__(self, message)
         self.name = name
+
+
+class WeightsChoiceError(ResNetHubError, ValueError):
+    """Both a weights file and the published pretrained weights were asked for: one model has one set of weights.
+
+    The one rule for every entry point (``create_model``, ``load_model``, export, benchmark, the CLI): call
+    :meth:`check` instead of writing the test and the message again."""
+
+    MESSAGE = ("Pass either a weights file (--weights FILE / weights=PATH) or the published weights "
+               "(--pretrained / pretrained=True), not both.")
+
+    @classmethod
+    def check(cls, weights: object, pretrained: bool) -> None:
+        """Raise when both ``weights`` (not None) and ``pretrained`` are given."""
+        if weights is not None and pretrained:
+            raise cls(cls.MESSAGE)

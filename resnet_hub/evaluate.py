@@ -63,11 +63,33 @@ def class_mapping(data_classes: Sequence[str], label_names: Sequence[str] | None
                                   f"{' ...' if len(unknown) > 10 else ''}. The model's classes are: "
                                   f"{list(label_names)[:20]}{' ...' if len(label_names) > 20 else ''}")
         return [index[c] for c in data_classes]
+    imagenet = imagenet_mapping(data_classes) if num_classes == 1000 else None
+    if imagenet is not None:
+        return imagenet
     if len(data_classes) != num_classes:
         raise EvaluationError(f"The data has {len(data_classes)} classes but the model predicts {num_classes}, "
                               "and its weights record no class names to match them by; evaluate with data that "
-                              "has one sub-folder per model class, or weights made by `resnet-hub finetune`")
+                              "has one sub-folder per model class, or weights made by `resnet-hub finetune`"
+                              + ("; an ImageNet head also takes any subset of ImageNet's classes named by synset "
+                                 "id (n01440764) or class name (tench)" if num_classes == 1000 else ""))
     return list(range(num_classes))
+
+
+def imagenet_mapping(data_classes: Sequence[str]) -> list[int] | None:
+    """ImageNet-1k output index of each data class named by its synset id (``n01440764``, as ImageNet's and
+    Imagenette's folders are) or its class name (``tench``), as timm's bundled ImageNet info spells them; None
+    unless every class matches. A 1000-class head without recorded names is ImageNet's (timm's convention,
+    converted and Hub weights alike), so a subset of ImageNet's classes is scored by name."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    index: dict[str, int] = {}
+    for i in range(1000):
+        index[info.index_to_label_name(i).lower()] = i
+        for name in info.index_to_description(i).split(","):
+            index.setdefault(name.strip().lower(), i)
+    mapping = [index.get(c.strip().lower()) for c in data_classes]
+    return None if any(m is None for m in mapping) else [int(m) for m in mapping if m is not None]
 
 
 @dataclass

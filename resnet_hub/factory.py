@@ -5,10 +5,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .configs import HF_HUB_PREFIX, Preprocessing, PretrainedTag, VariantConfig, get_variant, variant_names
+from .configs import Preprocessing, PretrainedTag, VariantConfig, variant_names
+from .errors import WeightsChoiceError
+from .lookup import HF_HUB_PREFIX, get_variant
+from .weights_metadata import WeightsFileFacts, preprocessing_from_timm_cfg, read_weights_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -44,13 +47,8 @@ class ModelRef:
                     return Preprocessing.from_json(json.dumps(recorded))
                 except (TypeError, ValueError):
                     pass
-            cfg = self.hub_config.get("pretrained_cfg") or {}
-            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
-                      if k in ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")}
-            try:
-                return replace(self.variant.default_preprocessing, **fields)
-            except TypeError:
-                return self.variant.default_preprocessing
+            return preprocessing_from_timm_cfg(self.hub_config.get("pretrained_cfg") or {},
+                                               self.variant.default_preprocessing)
         if self.tag is not None:
             return self.tag.preprocessing
         return self.variant.default_preprocessing
@@ -103,20 +101,25 @@ def create_model(
     """Build a variant (``name`` may carry a pretrained tag, ``myresnet50.tv_in1k``, or be a published repo,
     ``hf-hub:org/name[@rev]`` / ``local-dir:/path``).
 
-    ``weights`` loads a local safetensors file after construction; its recorded architecture must match.
+    ``weights`` loads a local safetensors file after construction; its recorded architecture must match. Like
+    ``local-dir:`` / ``hf-hub:`` repos, the file decides the head size (unless ``num_classes`` is given), and
+    its recorded class names and preprocessing become the model's timm ``pretrained_cfg``, so
+    ``timm.data.resolve_data_config(model=model)`` gives the preprocessing the weights were trained with.
     ``hub_org`` / ``hub_revision`` point pretrained downloads at a mirror organisation or pin a revision
     (defaults: ``$RESNET_HUB_ORG`` / ``$RESNET_HUB_REVISION``, else the table's repos at ``main``).
     """
     if not isinstance(name, str) or not name:
         get_variant(name)  # raises ModelArgumentError: a name is needed
+    variant: VariantConfig | None = None
     if name.startswith(_HUB_PREFIXES):
         from .hub import prefetch_hub_config
 
         prefetch_hub_config(name)  # fail fast and clearly (timm's own lookup goes through the same seam)
     else:
-        get_variant(name)  # unknown names and tags fail here with suggestions rather than deep inside timm
-    if pretrained and weights is not None:
-        raise ValueError("Pass either pretrained=True or weights=PATH, not both")
+        variant = get_variant(name)  # unknown names and tags fail here with suggestions rather than deep in timm
+    WeightsChoiceError.check(weights, pretrained)
+    if weights is not None:
+        kwargs = _with_file_facts(read_weights_file(weights, variant), kwargs)  # typed errors before building
     import timm  # also registers our variants, if this is the first import of timm (see resnet_hub._timm_hook)
 
     from .weights import load_weights_into
@@ -127,3 +130,17 @@ def create_model(
         architecture = None if name.startswith(_HUB_PREFIXES) else name.split(".", 1)[0]
         load_weights_into(model, weights, architecture=architecture)
     return model
+
+
+def _with_file_facts(facts: WeightsFileFacts, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Model kwargs for a weights file: its head size (unless the caller chose ``num_classes``) and its
+    preprocessing and class names as a ``pretrained_cfg_overlay`` (the caller's overlay keys win)."""
+    kwargs = dict(kwargs)
+    if facts.num_classes is not None:
+        kwargs.setdefault("num_classes", facts.num_classes)
+    cfg = facts.pretrained_cfg()
+    if "num_classes" in kwargs and kwargs["num_classes"] != facts.num_classes:
+        cfg.pop("label_names", None)  # another head than the file's: its names do not apply
+        cfg["num_classes"] = kwargs["num_classes"]
+    kwargs["pretrained_cfg_overlay"] = {**cfg, **(kwargs.get("pretrained_cfg_overlay") or {})}
+    return kwargs

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .configs import VariantConfig
-from .errors import CorruptWeightsError, HubDownloadError, WeightsError
+from .errors import CorruptWeightsError, HubDownloadError, ResNetHubError, WeightsError
 from .metadata_checks import check_hub_config
 from .weights import PICKLE_SUFFIXES, check_architecture, check_weight_values, read_metadata, verify_sha256
 
@@ -70,18 +70,22 @@ def resolve_repo_id(hf_hub_id: str, org: str | None = None) -> str:
     return repo_id
 
 
-def check_repo_id(repo_id: str, origin: str = "the model name") -> str:
+def check_repo_id(repo_id: str, origin: str = "the model name",
+                  error: type[ResNetHubError] = HubDownloadError) -> str:
     """Refuse a repo id the Hub cannot have before any request (huggingface_hub's own HFValidationError
-    would otherwise surface as a traceback)."""
+    would otherwise surface as a traceback). The one check for downloads and publishing alike; ``error`` is the
+    operation's error type (``PublishError`` for publish)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
+        if not isinstance(repo_id, str):
+            raise HFValidationError(f"expected a string, got {type(repo_id).__name__}")
         validate_repo_id(repo_id)
         if repo_id.count("/") != 1:
             raise HFValidationError("a model repo id is ORG/NAME")
     except HFValidationError as exc:
-        raise HubDownloadError(
+        raise error(
             f"'{repo_id}' is not a valid Hub repo id (ORG/NAME of letters, digits, '-', '_', '.'); check "
             f"{origin}. ({str(exc).splitlines()[0]})"
         ) from None

@@ -27,10 +27,10 @@ def signature(shapes: Mapping[str, Sequence[int]]) -> frozenset[tuple[str, tuple
 def _variant_signature(name: str) -> frozenset[tuple[str, tuple[int, ...]]]:
     import torch
 
-    from .registry import build_variant
+    from .architectures import build_architecture  # local import: torch only when a file does not fit
 
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost worth mentioning
-        model = build_variant(name, num_classes=0)
+        model = build_architecture(name, num_classes=0)
     return signature({k: tuple(v.shape) for k, v in model.state_dict().items()})
 
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from .configs import Preprocessing, VariantConfig
-from .errors import IncompatibleWeightsError
-from .metadata_checks import preprocessing_from_record
+from . import weights_metadata
+from .configs import Preprocessing
+from .errors import IncompatibleWeightsError, WeightsChoiceError
+from .weights_metadata import (  # noqa: F401  (the metadata keys: fine-tuning imports them from here)
+    LABEL_NAMES_KEY,
+    PREPROCESSING_KEY,
+    TRAINING_KEY,
+    label_names_from_metadata,
+    names_for_head,
+)
 
 if TYPE_CHECKING:
     from .factory import ModelRef
-
-# Metadata keys written by fine-tuning (and read back everywhere): JSON values.
-LABEL_NAMES_KEY = "label_names"
-PREPROCESSING_KEY = "preprocessing"
-TRAINING_KEY = "training"
 
 
 @dataclass
@@ -47,14 +48,7 @@ class LoadedModel:
 
     def labels(self) -> list[str]:
         """Names for every output index (generic 'class N' where the weights record none)."""
-        if self.label_names is not None:
-            return list(self.label_names)
-        if self.num_classes == 1000:
-            from timm.data import ImageNetInfo
-
-            info = ImageNetInfo()
-            return [info.index_to_description(i) for i in range(1000)]
-        return [f"class {i}" for i in range(self.num_classes)]
+        return list(self.label_names) if self.label_names is not None else class_names(self.num_classes)
 
     @property
     def training_record(self) -> dict[str, Any] | None:
@@ -63,6 +57,16 @@ class LoadedModel:
             return json.loads(raw) if raw else None
         except json.JSONDecodeError:
             return None
+
+
+def class_names(num_classes: int) -> list[str]:
+    """ImageNet-1k descriptions for a 1000-class head (from timm's bundled data), else 'class N'."""
+    if num_classes == 1000:
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i) for i in range(num_classes)]
+    return [f"class {i}" for i in range(num_classes)]
 
 
 def data_config_of(preprocessing: Preprocessing, img_size: int | tuple[int, int] | None = None) -> dict[str, Any]:
@@ -75,65 +79,6 @@ def data_config_of(preprocessing: Preprocessing, img_size: int | tuple[int, int]
     return config
 
 
-def preprocessing_from_weights_metadata(
-    metadata: Mapping[str, str], variant: VariantConfig, where: str = "the weights file's metadata"
-) -> tuple[Preprocessing, str]:
-    """The preprocessing recorded in a weights file (converters, fine-tuning, publish), else the variant's. A
-    record that is there but unparseable or invalid (NaN mean, std 0, ...) raises MetadataError: it is never
-    silently replaced by a default."""
-    raw = metadata.get(PREPROCESSING_KEY)
-    if raw:
-        return preprocessing_from_record(raw, where), "weights file metadata"
-    tag_name = metadata.get("pretrained_tag") or metadata.get("tag")
-    if tag_name:
-        try:
-            return variant.tag(tag_name).preprocessing, f"pretrained tag '{tag_name}' (from weights metadata)"
-        except KeyError:
-            pass
-    return variant.default_preprocessing, "variant default (weights file records none)"
-
-
-def label_names_from_metadata(metadata: Mapping[str, str]) -> list[str] | None:
-    raw = metadata.get(LABEL_NAMES_KEY)
-    if not raw:
-        return None
-    try:
-        names = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    return [str(n) for n in names] if isinstance(names, list) else None
-
-
-@dataclass(frozen=True)
-class WeightsFileFacts:
-    """What a local weights file says about itself, read from its header before any model is built."""
-
-    path: str
-    sha256: str
-    metadata: dict[str, str]
-    num_classes: int | None  # the stored classifier's size (a fine-tuned head: 10 digits, ...)
-    preprocessing: Preprocessing
-    preprocessing_source: str
-    label_names: list[str] | None
-
-
-def names_for_head(names: list[str] | None, num_classes: int) -> list[str] | None:
-    """Recorded class names, if they fit a head of ``num_classes``: a record that does not is not trusted."""
-    return names if names is not None and len(names) == num_classes else None
-
-
-def read_weights_file(path: str | os.PathLike, variant: VariantConfig) -> WeightsFileFacts:
-    """The facts of ``path`` for ``variant`` (typed errors for a missing or corrupt file), read once by
-    :func:`load_model` before it builds anything."""
-    from .weights import read_metadata, sha256_of_file
-
-    metadata = read_metadata(path)
-    preprocessing, source = preprocessing_from_weights_metadata(metadata, variant, f"{path} (metadata)")
-    return WeightsFileFacts(path=str(Path(path)), sha256=sha256_of_file(path), metadata=metadata,
-                            num_classes=head_size(path), preprocessing=preprocessing, preprocessing_source=source,
-                            label_names=label_names_from_metadata(metadata))
-
-
 def hub_label_names(name: "str | ModelRef") -> list[str] | None:
     """The class names a published repo (``hf-hub:ORG/NAME``) records in its config.json; None for other names."""
     from .factory import _HUB_PREFIXES, ModelRef, resolve_model
@@ -143,17 +88,6 @@ def hub_label_names(name: "str | ModelRef") -> list[str] | None:
     ref = name if isinstance(name, ModelRef) else resolve_model(name)
     recorded = (ref.hub_config or {}).get("label_names")
     return [str(n) for n in recorded] if isinstance(recorded, list) else None
-
-
-def head_size(path: str | os.PathLike, classifier: str = "fc") -> int | None:
-    """Classes of the classifier stored in a safetensors file, read from the header without loading tensors."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        for key in (f"{classifier}.weight", "fc.weight", "head.fc.weight"):
-            if key in handle.keys():
-                return int(handle.get_slice(key).get_shape()[0])
-    return None
 
 
 def architecture_of(path: str | os.PathLike) -> str:
@@ -201,23 +135,21 @@ def load_model(
         if weights is None:
             raise IncompatibleWeightsError("Name a model or pass a weights file that records its architecture")
         name = architecture_of(weights)
-    if pretrained and weights is not None:
-        raise IncompatibleWeightsError("Pass either --weights FILE or --pretrained, not both")
+    WeightsChoiceError.check(weights, pretrained)
     ref = name if isinstance(name, ModelRef) else resolve_model(name)
-    kwargs = dict(model_kwargs)
     facts = None
     if weights is not None:
-        facts = read_weights_file(weights, ref.variant)  # before any model is built
-        if facts.num_classes is not None and "num_classes" not in kwargs:
-            kwargs["num_classes"] = facts.num_classes
-        preprocessing, source = facts.preprocessing, facts.preprocessing_source
+        facts = weights_metadata.read_weights_file(weights, ref.variant)  # typed errors before any model is built
+        preprocessing = facts.preprocessing or ref.variant.default_preprocessing
+        source = facts.preprocessing_source or "variant default (weights file records none)"
         described, sha = facts.path, facts.sha256
         label_names = facts.label_names
     else:
         preprocessing, source, described = provenance(ref, pretrained)
         sha = None
         label_names = hub_label_names(ref)  # publish writes the class names into config.json
-    model = create_model(ref.name, pretrained=pretrained, weights=weights, **kwargs).eval().to(device)
+    # create_model reads the file's head size, class names and preprocessing into the model (pretrained_cfg).
+    model = create_model(ref.name, pretrained=pretrained, weights=weights, **model_kwargs).eval().to(device)
     num_classes = int(getattr(model, "num_classes", 1000))
     return LoadedModel(architecture=ref.variant.name, model=model, preprocessing=preprocessing,
                        preprocessing_source=source, num_classes=num_classes,

@@ -12,16 +12,20 @@ folder of thousands should not cost the other predictions.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .data import ImageLoadError, SkippedFile, expand_image_paths, load_image
+from .errors import ModelArgumentError
+from .model_loading import class_names, names_for_head
+
+if TYPE_CHECKING:
+    from .evaluate import Target
 
 __all__ = [
     "ImagePrediction",
@@ -30,18 +34,11 @@ __all__ = [
     "build_predictor",
     "SkippedFile",
     "class_names",
-    "data_config_for",
     "expand_image_paths",
     "load_image",
-    "preprocessing_from_metadata",
+    "predictor_for_target",
     "topk",
 ]
-
-# timm data-config keys a weights file may record (timm's pretrained_cfg vocabulary).
-_DATA_CONFIG_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
-# Metadata keys, in order of preference, that may hold the preprocessing as JSON.
-PREPROCESSING_METADATA_KEYS = ("preprocessing", "pretrained_cfg")
-
 
 @dataclass(frozen=True)
 class ImagePrediction:
@@ -59,48 +56,6 @@ class PredictionRun:
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
-def preprocessing_from_metadata(metadata: Mapping[str, str]) -> dict[str, Any] | None:
-    """The timm data config recorded in safetensors metadata (JSON under 'preprocessing' or
-    'pretrained_cfg'), or None when the file records none."""
-    for key in PREPROCESSING_METADATA_KEYS:
-        raw = metadata.get(key)
-        if not raw:
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            config = {k: value[k] for k in _DATA_CONFIG_KEYS if k in value}
-            if "input_size" in config:
-                config["input_size"] = tuple(config["input_size"])
-            for k in ("mean", "std"):
-                if k in config:
-                    config[k] = tuple(config[k])
-            if config:
-                return config
-    return None
-
-
-def data_config_for(model: nn.Module, override: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """timm's evaluation data config for ``model`` (from its pretrained_cfg), with ``override`` on top."""
-    from timm.data import resolve_data_config
-
-    if override:
-        return resolve_data_config(args=dict(override), model=model)
-    return resolve_data_config(model=model)
-
-
-def class_names(num_classes: int) -> list[str]:
-    """ImageNet-1k descriptions for a 1000-class head (from timm's bundled data), else 'class N'."""
-    if num_classes == 1000:
-        from timm.data import ImageNetInfo
-
-        info = ImageNetInfo()
-        return [info.index_to_description(i) for i in range(num_classes)]
-    return [f"class {i}" for i in range(num_classes)]
-
-
 def topk(logits: torch.Tensor, k: int, labels: Sequence[str]) -> list[tuple[list[int], list[str], list[float]]]:
     """Softmax then the k most probable classes of each row: (indices, labels, probabilities)."""
     probabilities = logits.float().softmax(dim=-1)
@@ -114,23 +69,24 @@ def topk(logits: torch.Tensor, k: int, labels: Sequence[str]) -> list[tuple[list
 class Predictor:
     """A model with its transform and labels, ready to classify files in batches.
 
-    ``model`` can be an optimised copy (``prepare_for_inference``); ``data_model`` is the model whose
-    pretrained_cfg decides the preprocessing (defaults to ``model``).
+    ``model`` is a PyTorch module (possibly an optimised copy, ``prepare_for_inference``) or any function from a
+    normalised float batch to logits (an export's ONNX Runtime / TensorRT runner, :func:`predictor_for_target`).
+    ``data_config`` is the timm data config the weights expect (default: the module's ``pretrained_cfg``).
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Callable[[torch.Tensor], Any],
         *,
         data_config: Mapping[str, Any] | None = None,
         labels: Sequence[str] | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        from timm.data import create_transform
+        from timm.data import create_transform, resolve_data_config
 
-        self.model = model.eval()
+        self.model = model.eval() if isinstance(model, nn.Module) else model
         self.device = torch.device(device)
-        self.data_config = dict(data_config) if data_config is not None else data_config_for(model)
+        self.data_config = dict(data_config) if data_config is not None else resolve_data_config(model=model)
         self.transform = create_transform(**self.data_config, is_training=False)
         num_classes = getattr(model, "num_classes", None)
         self.labels = list(labels) if labels is not None else class_names(int(num_classes or 1000))
@@ -138,7 +94,7 @@ class Predictor:
     def predict_tensor(self, batch: torch.Tensor, k: int = 5) -> list[tuple[list[int], list[str], list[float]]]:
         with torch.inference_mode():
             logits = self.model(batch.to(self.device))
-        return topk(logits, k, self.labels)
+        return topk(torch.as_tensor(logits), k, self.labels)
 
     def iter_batches(
         self, paths: Sequence[Path], batch_size: int
@@ -186,47 +142,47 @@ class Predictor:
 
 
 def build_predictor(
-    name: str,
+    name: str | os.PathLike,
     *,
     weights: str | os.PathLike | None = None,
     pretrained: bool = False,
     optimize: bool = True,
     device: str = "cpu",
 ) -> Predictor:
-    """A Predictor for a variant with the preprocessing its weights expect.
+    """A Predictor for a variant with the preprocessing and class names its weights record.
 
-    ``weights``: a local safetensors file; its head size is read from the file and its preprocessing
-    from the metadata (``preprocessing`` / ``pretrained_cfg`` JSON), else the variant's default
-    preprocessing. ``pretrained``: the tag's published weights and timm pretrained_cfg. Neither: random
-    weights with the variant's pretrained_cfg (useful only to try the pipeline). ``optimize`` runs the
-    BatchNorm-folded, channels-last copy from :func:`resnet_hub.inference.prepare_for_inference`.
+    The model comes from :func:`resnet_hub.model_loading.load_model`, the loader every command uses: ``name``
+    is a variant (``myresnet50``, ``myresnet50.tv_in1k``, ``hf-hub:ORG/NAME``) with ``weights`` (a local
+    safetensors file: head size, preprocessing and class names from the file) or ``pretrained`` (the published
+    weights and their preprocessing), or neither (random weights, only to try the pipeline); or ``name`` is
+    itself a ``.safetensors`` file that records its architecture. ``optimize`` runs the BatchNorm-folded,
+    channels-last copy from :func:`resnet_hub.inference.prepare_for_inference`. Export directories are opened
+    by the export layer, above this module: see :func:`predictor_for_target`.
     """
-    from .configs import get_variant
     from .devices import resolve_device
-    from .factory import create_model
     from .inference import prepare_for_inference
-    from .metadata_checks import preprocessing_from_record
-    from .model_loading import head_size, hub_label_names, label_names_from_metadata, names_for_head
-    from .weights import read_metadata
+    from .model_loading import load_model
 
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear error before any work
-    variant = get_variant(name)  # also hf-hub:ORG/NAME (the architecture its config.json names)
-    override: dict[str, Any] | None = None
-    kwargs: dict[str, Any] = {}
-    if weights is not None:
-        metadata = read_metadata(weights)  # typed errors for missing / corrupt files, before any model is built
-        if metadata.get("preprocessing"):
-            preprocessing_from_record(metadata["preprocessing"], f"{weights} (metadata)")  # NaN mean, std 0: refused
-        override = preprocessing_from_metadata(metadata) or variant.default_preprocessing.to_timm()
-        num_classes = head_size(weights)
-        if num_classes is not None:
-            kwargs["num_classes"] = num_classes
-    model = create_model(name, pretrained=pretrained, weights=weights, **kwargs).eval()
-    data_config = data_config_for(model, override)
-    run_model = prepare_for_inference(model) if optimize else model
-    num_classes = int(getattr(model, "num_classes", 1000))
-    # Fine-tuned weights record their class names ('cat', 'dog', '0'..'9'): show those, not 'class N'. A published
-    # repo records them in its config.json.
-    recorded = label_names_from_metadata(metadata) if weights is not None else hub_label_names(name)
-    labels = names_for_head(recorded, num_classes) or class_names(num_classes)
-    return Predictor(run_model.to(device), data_config=data_config, device=device, labels=labels)
+    if is_weights_file(name):
+        if weights is not None or pretrained:
+            raise ModelArgumentError(f"{name} is a weights file: pass it either as NAME or as --weights FILE "
+                                     "(with a variant name), and without --pretrained")
+        loaded = load_model(None, weights=name, device=device)
+    else:
+        loaded = load_model(str(name), weights=weights, pretrained=pretrained, device=device)
+    run_model = prepare_for_inference(loaded.model) if optimize else loaded.model
+    return Predictor(run_model.to(device), data_config=loaded.data_config(), device=device, labels=loaded.labels())
+
+
+def is_weights_file(name: str | os.PathLike) -> bool:
+    """Whether a NAME given to predict is a safetensors weights file rather than a model name."""
+    return str(name).endswith(".safetensors") or Path(name).is_file()
+
+
+def predictor_for_target(target: "Target") -> Predictor:
+    """A Predictor for an already opened evaluation target (an export directory's ONNX Runtime or TensorRT
+    runner with the manifest's preprocessing and class names): the same batching, top-k and output as for
+    PyTorch weights."""
+    labels = names_for_head(target.label_names, target.num_classes) or class_names(target.num_classes)
+    return Predictor(target.logits, data_config=target.data_config, labels=labels, device="cpu")

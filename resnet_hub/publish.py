@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -18,15 +17,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ._version import __version__
-from .configs import Preprocessing, get_variant
+from .configs import Preprocessing
+from .lookup import get_variant
 from .errors import PublishError
-from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME
+from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME, check_repo_id
 from .metadata_checks import preprocessing_from_record
 from .model_card import CardInfo, check_license, render_model_card
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _PRETRAINED_CFG_FIELDS: frozenset[str] | None = None
 README_FILENAME = "README.md"
 
@@ -51,12 +50,6 @@ class PublishResult:
     commit_sha: str | None = None
     commit_url: str | None = None
     repo_url: str | None = None
-
-
-def check_repo_id(repo_id: str) -> str:
-    if not _REPO_ID.match(repo_id or ""):
-        raise PublishError(f"'{repo_id}' is not a Hub repo id; use ORG/NAME (e.g. my-org/myresnet50-cats).")
-    return repo_id
 
 
 def read_label_file(path: str | os.PathLike) -> list[str]:
@@ -98,7 +91,7 @@ def build_hub_folder(
     """
     from .converters.common import fit_model
 
-    check_repo_id(repo_id)
+    check_repo_id(repo_id, "the repo to publish to (ORG/NAME, e.g. my-org/myresnet50-cats)", error=PublishError)
     try:
         license = check_license(license)
     except ValueError as exc:

@@ -12,10 +12,9 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from torch import nn
 
 from .configs import VARIANTS, VariantConfig, pretrained_cfg_for  # noqa: F401  (pretrained_cfg_for: re-exported)
+from .architectures import model_class
 from .converters import timm_resnetv2
 from .metadata_checks import check_build_request
-from .resnet import ResNet
-from .resnetv2 import ResNetV2
 
 __all__: list[str] = []
 
@@ -39,7 +38,7 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
     variant = VARIANTS[name]
     check_model_args(name, kwargs)
     check_build_request(name, kwargs)  # head size and a given pretrained_cfg, before anything is allocated
-    model_cls = ResNetV2 if variant.family == "resnetv2" else ResNet
+    model_cls = model_class(variant)
     model_args = dict(variant.model_args(), model_name=name)
     model_args.update(kwargs)
     from .hub import prepare_pretrained  # local import: hub pulls in huggingface_hub lazily

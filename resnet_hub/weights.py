@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import stat
 import struct
 import tempfile
@@ -50,12 +52,57 @@ def current_umask() -> int:
     return mask
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def _tmp_prefix(path: Path) -> str:
+    """Hidden temporary name of a file being written: it records the writer's pid and host, so a leftover of
+    a killed writer can be told from a file another process is writing right now."""
+    return f".{path.name}.{os.getpid()}-{_host()}."
+
+
+def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Remove the hidden temporary files of ``path`` that a killed writer (SIGKILL, power loss) left beside it;
+    returns them. Only files whose writer provably no longer runs (same host, pid gone) are removed: those of
+    live processes, of other hosts (a shared file system) and of the old unnamed format are left alone."""
+    path = Path(path)
+    pattern = re.compile(r"^\.%s\.(\d+)-([A-Za-z0-9]*)\.[^.]+\.tmp$" % re.escape(path.name))
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
+    except OSError:
+        return []
+    for candidate in candidates:
+        match = pattern.match(candidate.name)
+        if not match or match.group(2) != _host() or int(match.group(1)) == os.getpid():
+            continue
+        if not _pid_alive(int(match.group(1))) and candidate.is_file() and not candidate.is_symlink():
+            try:
+                candidate.unlink()
+                removed.append(candidate)
+            except OSError:
+                pass
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> Path:
     """Call ``write_fn(tmp_path)`` then rename onto ``path``; an existing file is kept unless ``overwrite``.
 
     The file gets the mode an ordinary ``open(path, 'w')`` would (0666 minus the umask), not mkstemp's private
     0600, so weights, converted files and Hub folders are as readable as the exports beside them. A location
-    that cannot be written raises :class:`OutputPathError` naming it.
+    that cannot be written raises :class:`OutputPathError` naming it. Temporary files that killed writers of
+    the same ``path`` left behind are swept first (:func:`sweep_stale_tmp`).
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -64,8 +111,9 @@ def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise unwritable_output(path, exc, f"cannot create the folder {path.parent}") from exc
+    sweep_stale_tmp(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise unwritable_output(path, exc, f"cannot create files in {path.parent}") from exc
     os.close(fd)

@@ -25,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
+    # Plain click help: wrapped to the terminal (no option name cut short at 80 columns, no `<bool>` on flags) and
+    # no markup parsing, so a help text can say `resnet-hub[ray]` as written.
+    rich_markup_mode=None,
 )
 
 # One module per command group; each defines register(app). Order = order in --help.

@@ -23,10 +23,10 @@ def evaluate_command(
 ) -> None:
     """Evaluate a model or an exported artifact on labelled images, with the preprocessing its weights expect."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from ..evaluate import evaluate
+    from .text import plain
 
     err = Console(stderr=True)
     resolved: object = target
@@ -40,20 +40,20 @@ def evaluate_command(
         result = evaluate(resolved, data, weights=weights, pretrained=pretrained, device=device,
                           batch_size=batch_size, limit=limit)
     for skipped in result.skipped:
-        err.print(f"[yellow]Warning:[/yellow] skipped {escape(skipped.path)}: {escape(skipped.reason)}",
+        err.print(f"[yellow]Warning:[/yellow] skipped {plain(skipped.path)}: {plain(skipped.reason)}",
                   highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     console = Console()
-    console.print(f"{escape(result.target)} on {escape(str(result.data['source']))} ({escape(result.data['split'])}),"
+    console.print(f"{plain(result.target)} on {plain(str(result.data['source']))} ({plain(result.data['split'])}),"
                   f" {result.runtime}", highlight=False)
     console.print(f"top-1 [bold]{result.top1:.2%}[/bold]   top-5 {result.top5:.2%}   n {result.n}", highlight=False)
     table = Table(title="per class")
     for column in ("class", "n", "top-1"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in result.per_class:
-        table.add_row(escape(row.name), str(row.n), f"{row.top1:.1%}")
+        table.add_row(plain(row.name), str(row.n), f"{row.top1:.1%}")
     console.print(table)
 
 

@@ -34,10 +34,10 @@ def finetune_command(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..errors import WeightsChoiceError
     from ..train import FinetuneOptions, finetune
 
-    if weights is not None and pretrained:
-        raise typer.BadParameter("pass either --weights FILE or --pretrained, not both")
+    WeightsChoiceError.check(weights, pretrained)  # one rule, one message, before any work
     err = Console(stderr=True)
     options = FinetuneOptions(epochs=epochs, img_size=img_size, batch_size=batch_size, lr=lr, opt=opt,
                               val_split=val_split, seed=seed, device=device)

@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 # Only the variant table and precomputed counts: `list` and `info` answer without importing torch or timm.
-from ..configs import get_variant, pretrained_cfg_for, variant_names
+from ..configs import pretrained_cfg_for, variant_names
+from ..lookup import get_variant
 from ..stats import model_stats
 
 

@@ -16,7 +16,8 @@ from typing import Mapping
 
 import torch
 
-from ..configs import Preprocessing, VariantConfig, get_variant
+from ..configs import Preprocessing, VariantConfig
+from ..lookup import get_variant
 from ..errors import ConversionError, CorruptWeightsError, IncompatibleWeightsError, UnsafeCheckpointError
 from ..weights import load_state_dict_into, save_weights, sha256_of_file
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..configs import KERAS_CAFFE, KERAS_TF, get_variant
+from ..configs import KERAS_CAFFE, KERAS_TF
+from ..lookup import get_variant
 from ..errors import ConversionError, CorruptWeightsError, MissingDependencyError
 from .common import ConvertedWeights, finish, require_file
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..configs import get_variant
+from ..lookup import get_variant
 from ..errors import ConversionError
 from .common import ConvertedWeights, finish, read_torch_checkpoint
 from .timm_resnetv2 import is_timm_resnetv2_state_dict, timm_resnetv2_to_ours

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..configs import TV1, get_variant
+from ..configs import TV1
+from ..lookup import get_variant
 from ..errors import ConversionError
 from .common import ConvertedWeights, finish, read_torch_checkpoint
 

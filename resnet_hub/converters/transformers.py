@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..configs import TV1, get_variant
+from ..configs import TV1
+from ..lookup import get_variant
 from ..errors import ConversionError
 from .common import ConvertedWeights, finish, read_torch_checkpoint, require_file
 

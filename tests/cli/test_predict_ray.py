@@ -146,6 +146,7 @@ def test_engine_ray_without_ray_installed_names_the_extra(image_dir, predict_wei
                             "--engine", "ray", "--output", str(output), pre="sys.modules['ray'] = None")
     assert result.returncode == 1, result.stderr
     assert "pip install 'resnet-hub[ray]'" in result.stderr and "Traceback" not in result.stderr
+    assert "uv sync --extra ray" in result.stderr and "pip install '.[ray]'" in result.stderr  # works in a clone
     assert not output.exists()
 
 
@@ -168,3 +169,55 @@ def test_existing_output_is_refused_without_force_before_ray_is_needed(image_dir
 def test_engine_options_are_checked(image_dir, resnet_hub_cli, args, message):
     result = resnet_hub_cli("predict", "myresnet18", str(image_dir), *args)
     assert result.returncode == 2 and message in " ".join(result.stderr.split()), result.stderr
+
+
+# --- output other tools read as-is, in input order, without Ray's noise ----------------------------------------
+
+
+def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_cluster, image_dir, predict_weights,
+                                                                          resnet_hub_cli, tmp_path):
+    import subprocess
+    import sys
+
+    import pandas
+
+    from resnet_hub.batch_predict import list_sources_in_order, metadata_path
+    from resnet_hub.data import SkippedFile
+    from resnet_hub.weights import _host
+
+    output = tmp_path / "out" / "predictions.jsonl"
+    output.parent.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = output.parent / f".predictions.jsonl.{dead.pid}-{_host()}.abcd1234.tmp"  # a SIGKILLed run's
+    leftover.write_text('{"path": "half a line')
+    sources = [str(tmp_path / "gone1.png"), str(image_dir), str(tmp_path / "gone2.png")]
+    with deadline(RAY_TEST_SECONDS):
+        result = resnet_hub_cli("predict", str(predict_weights), *sources, "--engine", "ray", "--output",
+                                str(output), "--address", ray_cluster, "--topk", "3")
+    assert result.returncode == 0, result.stderr
+    expected = [e.path if isinstance(e, SkippedFile) else e for e in list_sources_in_order(sources)]
+    assert expected[0] == sources[0] and expected[-1] == sources[-1]
+    frame = pandas.read_json(output, lines=True)  # every line is a row: no metadata line to skip
+    assert frame["path"].tolist() == expected
+    assert set(frame[frame["reason"].notna()]["path"]) == {
+        sources[0], sources[2], str(image_dir / "d_corrupted.jpg"), str(image_dir / "notes.txt")}
+    predicted = frame[frame["reason"].isna()]
+    assert len(predicted) == 3 and all(len(topk) == 3 for topk in predicted["topk"])
+    metadata = json.loads(metadata_path(output).read_text())
+    assert metadata["weights_sha256"] == sha256_of_file(predict_weights) and metadata["engine"] == "ray"
+    assert read_predictions(output) == (metadata, [json.loads(line) for line in output.read_text().splitlines()])
+    assert sorted(p.name for p in output.parent.iterdir()) == ["predictions.jsonl", "predictions.jsonl.meta.json"]
+    # Ray's own lines (C++ core-worker log, Ray Data notices) stay off the terminal without --verbose.
+    noise = [line for line in result.stderr.splitlines()
+             if "core_worker" in line or "Progress bar" in line or line.startswith("[20") or "INFO" in line]
+    assert not noise, result.stderr
+
+
+def test_every_input_missing_exits_1_and_writes_nothing(predict_weights, resnet_hub_cli, tmp_path):
+    output = tmp_path / "out.jsonl"
+    result = resnet_hub_cli("predict", "myresnet18", str(tmp_path / "gone.png"), str(tmp_path / "nothing"),
+                            "--weights", str(predict_weights), "--engine", "ray", "--output", str(output))
+    assert result.returncode == 1, result.stderr
+    assert "None of the inputs exists" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

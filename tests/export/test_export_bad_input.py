@@ -8,7 +8,7 @@ from export_helpers import IMG, tree
 from resnet_hub.export import ExportOptionError, OutputExistsError, ProfileShapeError, export
 from resnet_hub.export.onnx import OnnxOptions
 from resnet_hub.export.tensorrt import TensorRTOptions
-from resnet_hub.errors import UnknownModelError
+from resnet_hub.errors import UnknownModelError, WeightsChoiceError
 
 
 @pytest.mark.parametrize("name,kwargs,error,needle", [
@@ -24,7 +24,7 @@ from resnet_hub.errors import UnknownModelError
                         tensorrt=TensorRTOptions(min_batch=1)), ProfileShapeError, "--min-batch 1 does not fit"),
     ("myresnet18", dict(format="tensorrt", tensorrt=TensorRTOptions(precision="int4")), ExportOptionError,
      "Unknown precision 'int4'"),
-    ("myresnet18", dict(pretrained=True, weights="w.safetensors"), ExportOptionError, "not both"),
+    ("myresnet18", dict(pretrained=True, weights="w.safetensors"), WeightsChoiceError, "not both"),
 ])
 def test_bad_request_raises_typed_error_and_writes_nothing(name, kwargs, error, needle, tmp_path):
     with pytest.raises(error, match=needle.replace("(", r"\(")):
