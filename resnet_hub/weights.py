@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import CorruptWeightsError, IncompatibleWeightsError, OutputPathError, WeightsError
+from .leftovers import TMP_SUFFIX, tmp_prefix
 
 FORMAT_VERSION = "1"
 # Pickle checkpoint extensions: never read on the load path (unpickling can run code).
@@ -65,7 +66,8 @@ def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> 
     except OSError as exc:
         raise unwritable_output(path, exc, f"cannot create the folder {path.parent}") from exc
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # the temporary name records this process (pid, host): a later run sweeps it if we are killed
+        fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(path.name), suffix=TMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise unwritable_output(path, exc, f"cannot create files in {path.parent}") from exc
     os.close(fd)
