@@ -105,6 +105,60 @@ def barrier(ctx: DistContext) -> None:
         dist.barrier()
 
 
+def sync_batchnorm(model: "torch.nn.Module", device_type: str) -> "torch.nn.Module":
+    """BatchNorm over the global batch (``--sync-bn``): torch's SyncBatchNorm on CUDA; on CPU, where DDP refuses
+    SyncBatchNorm ("only work with GPU modules"), the same statistics through :class:`GlobalBatchNorm2d`."""
+    import torch
+
+    if device_type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for module in model.modules():
+        if type(module) is torch.nn.BatchNorm2d:
+            module.__class__ = _global_batchnorm_class()  # same parameters and buffers, same state dict keys
+    return model
+
+
+_GLOBAL_BN: type | None = None
+
+
+def _global_batchnorm_class() -> type:
+    global _GLOBAL_BN
+    if _GLOBAL_BN is None:
+        import torch
+        import torch.distributed as dist
+        from torch.distributed.nn.functional import all_reduce  # autograd-aware (its backward all-reduces)
+
+        class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
+            """BatchNorm2d whose training statistics are those of all ranks' images together (sums reduced with
+            an autograd-aware all-reduce, so gradients flow through the global mean and variance as in
+            SyncBatchNorm); evaluation and a lone process behave exactly like BatchNorm2d."""
+
+            def forward(self, x):  # noqa: D401
+                if not (self.training and dist.is_available() and dist.is_initialized()):
+                    return super().forward(x)
+                channels = x.shape[1]
+                shape = (1, channels, 1, 1)
+                count = torch.full((1,), x.numel() / channels, dtype=x.dtype, device=x.device)
+                total = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), count]))
+                n = total[-1]
+                mean = total[:channels] / n
+                # two passes, as BatchNorm2d computes it: E[x^2] - E[x]^2 loses the variance to cancellation
+                var = all_reduce(((x - mean.view(shape)) ** 2).sum(dim=(0, 2, 3))) / n
+                if self.track_running_stats:
+                    with torch.no_grad():
+                        self.num_batches_tracked.add_(1)
+                        m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                        self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                        self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)).clamp_min(0), alpha=m)
+                out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+                if self.affine:
+                    out = out * self.weight.view(shape) + self.bias.view(shape)
+                return out
+
+        _GLOBAL_BN = GlobalBatchNorm2d
+    return _GLOBAL_BN
+
+
 def launch_local(nproc: int, argv: Sequence[str]) -> None:
     """Run ``python -m resnet_hub ARGV`` as ``nproc`` processes on this machine, as ``torchrun --standalone
     --nproc-per-node NPROC -m resnet_hub ARGV`` would (torch.distributed's own launcher, started in-process).

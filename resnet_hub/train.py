@@ -262,7 +262,9 @@ def _finetune(name, data, output: Path, checkpoint_file: Path, state, ctx, *, we
 
     raw = loaded.model.to(device)
     if options.sync_bn and ctx.distributed:
-        raw = torch.nn.SyncBatchNorm.convert_sync_batchnorm(raw)
+        from .distributed import sync_batchnorm
+
+        raw = sync_batchnorm(raw, device.type)
     if device.type == "cuda" and options.channels_last:
         raw = raw.to(memory_format=torch.channels_last)
     net = raw
