@@ -10,17 +10,18 @@ That one rule is what makes fine-tuning resumable bit for bit and the same acros
   afterwards. So crops do not depend on worker count, on how many images came before in this process, or on
   RNG state that a restart cannot bring back from inside worker processes.
 
-The sampler hands ``(epoch, index)`` keys to the dataset, so the epoch reaches persistent workers too.
+The sampler hands ``(epoch, index)`` keys to the dataset (:class:`SeededImages`), so the epoch reaches persistent
+workers too.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Sampler
+from torch.utils.data import DistributedSampler, Sampler
 
 _MASK = (1 << 63) - 1
 
@@ -66,31 +67,61 @@ class Shard(Sampler):
         return iter(self.indices)
 
 
-class SeededAugmentation(Dataset):
-    """``dataset[(epoch, index)]`` with python's, numpy's and torch's RNGs seeded for that image (and restored
-    after): the random crop and flip are the same wherever and whenever the image is decoded."""
+class SeededImages:
+    """LabelledImages read by ``(epoch, index)`` keys, whose transform draws from RNGs seeded for that key.
 
-    def __init__(self, dataset: Any, seed: int) -> None:
-        self.dataset = dataset
+    The input pipeline's dataset calls ``read(key)`` and then the transform on the same worker, so ``read``
+    notes the image's seed and :meth:`transform` seeds python's, numpy's and torch's RNGs with it around the
+    wrapped transform (restoring them after): the random crop and flip are the same wherever and whenever the
+    image is decoded.
+    """
+
+    def __init__(self, images: Any, seed: int) -> None:
+        self.images = images
         self.seed = seed
+        self._pending = 0
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.images)
 
-    def __getitem__(self, key: "tuple[int, int] | int"):
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        value = sample_seed(self.seed, epoch, index)
+    def __getattr__(self, name: str) -> Any:  # source, split, classes, describe(), ...
+        if name == "images":
+            raise AttributeError(name)
+        return getattr(self.images, name)
+
+    @staticmethod
+    def _split(key: "tuple[int, int] | int") -> tuple[int, int]:
+        return key if isinstance(key, tuple) else (0, int(key))
+
+    def read(self, key):
+        epoch, index = self._split(key)
+        self._pending = sample_seed(self.seed, epoch, index)
+        return self.images.read(index)
+
+    def label(self, key) -> int:
+        return self.images.label(self._split(key)[1])
+
+    def name_of(self, key) -> str:
+        return self.images.name_of(self._split(key)[1])
+
+    def transform(self, inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return _SeededTransform(self, inner)
+
+
+class _SeededTransform:
+    def __init__(self, images: SeededImages, inner: Callable[[Any], Any]) -> None:
+        self.images = images
+        self.inner = inner
+
+    def __call__(self, image):
+        value = self.images._pending
         saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
         random.seed(value)
         np.random.seed(value & 0xFFFFFFFF)
         torch.default_generator.manual_seed(value)  # CPU only: transforms draw from it
         try:
-            return self.dataset[index]
+            return self.inner(image)
         finally:
             random.setstate(saved[0])
             np.random.set_state(saved[1])
             torch.set_rng_state(saved[2])
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        return getattr(self.dataset, "skipped", {})

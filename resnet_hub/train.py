@@ -58,7 +58,7 @@ class FinetuneOptions:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # mixed precision on CUDA only (bf16 where supported, else fp16 with a gradient scaler)
-    workers: int = 0  # DataLoader worker processes per training process (0: decode in the training process)
+    workers: int | None = 0  # decoding processes per training process (0: in-process; None: from the CPU count)
     sync_bn: bool = False  # BatchNorm statistics over the global batch when several processes train
     compile: bool = False  # torch.compile the model (worth it on CUDA for long runs)
     channels_last: bool = True  # NHWC memory format on CUDA (faster convolutions on tensor cores)
@@ -78,9 +78,17 @@ class FinetuneOptions:
         if self.device not in ("cpu", "cuda"):
             raise TrainingError(f"--device must be 'cpu' or 'cuda', got '{self.device}'")
         cpus = usable_cpus()
-        if self.workers < 0 or self.workers > cpus:
+        if self.workers is not None and (self.workers < 0 or self.workers > cpus):
             raise TrainingError(f"--workers {self.workers}: this machine lets this process use {cpus} CPU(s); "
                                 f"pass 0..{cpus} (0 decodes images in the training process)")
+
+    def resolved_workers(self, world_size: int = 1) -> int:
+        """``workers``, or when None the input pipeline's default for this process's share of the CPUs."""
+        if self.workers is not None:
+            return self.workers
+        from .input_pipeline import default_workers
+
+        return default_workers(max(1, usable_cpus() // world_size))
 
     def recipe(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.RECIPE}
@@ -237,13 +245,9 @@ def finetune(
 
 def _finetune(name, data, output: Path, checkpoint_file: Path, state, ctx, *, weights, pretrained, options,
               overwrite, on_step, on_epoch, on_note, on_files) -> FinetuneResult:
-    import torch
-
     from .model_loading import data_config_of
-    from .weights import save_weights
 
     wall_start = time.perf_counter()
-    device = torch.device(f"cuda:{ctx.local_rank}" if options.device == "cuda" else "cpu")
     train_images = open_labelled(data, "train", val_split=options.val_split, seed=options.seed)
     val_images = open_labelled(data, "val", val_split=options.val_split, seed=options.seed)
 
@@ -256,7 +260,23 @@ def _finetune(name, data, output: Path, checkpoint_file: Path, state, ctx, *, we
     if state is not None:
         _check_resumable(checkpoint_file, state.info, recipe)
     config = data_config_of(preprocessing)
-    train_loader, val_loader, train_set, val_set, sampler = _loaders(train_images, val_images, config, options, ctx)
+    train_loader, val_loader, sampler = _loaders(train_images, val_images, config, options, ctx)
+    try:
+        return _train(loaded, ctx, options, state, checkpoint_file, output, train_images, val_images, preprocessing,
+                      recipe, train_loader, val_loader, sampler, wall_start, data, on_step, on_epoch, on_note,
+                      on_files)
+    finally:
+        train_loader.close()
+        val_loader.close()
+
+
+def _train(loaded, ctx, options, state, checkpoint_file, output, train_images, val_images, preprocessing, recipe,
+           train_loader, val_loader, sampler, wall_start, data, on_step, on_epoch, on_note, on_files):
+    import torch
+
+    from .weights import save_weights
+
+    device = torch.device(f"cuda:{ctx.local_rank}" if options.device == "cuda" else "cpu")
     if len(train_loader) == 0:
         raise TrainingError(f"No training images in {data}")
 
@@ -300,7 +320,8 @@ def _finetune(name, data, output: Path, checkpoint_file: Path, state, ctx, *, we
             if on_files:
                 on_files(history[-1], None, None)
             continue
-        record = dict(base, **_result_fields(history), run=fit.run_record(wall_start, state))
+        record = dict(base, **_result_fields(history), run=fit.run_record(wall_start, state),
+                      skipped_files=len(fit.skipped))  # rank 0's share of the data
         checkpoint_written = fit.save(checkpoint_file, epoch + 1, history, recipe, record)
         written = None
         if epoch + 1 == options.epochs:
@@ -316,8 +337,7 @@ def _finetune(name, data, output: Path, checkpoint_file: Path, state, ctx, *, we
         sha = save_weights(raw, output, architecture=loaded.architecture, overwrite=True,
                            metadata=dict(metadata, **{TRAINING_KEY: record}))
     raw.eval().cpu()
-    skipped = {**train_set.skipped, **val_set.skipped}
-    record["skipped_files"] = len(skipped)
+    skipped = dict(fit.skipped)
     return FinetuneResult(output=output, sha256=sha, architecture=loaded.architecture,
                           classes=list(train_images.classes), epochs=history, record=record, skipped=skipped,
                           ignored=train_images.ignored + val_images.ignored, checkpoint=checkpoint_file,
@@ -352,29 +372,26 @@ def _flag(key: str) -> str:
 
 
 def _loaders(train_images, val_images, config, options: FinetuneOptions, ctx):
-    """(train loader, val loader, train dataset, val dataset, train sampler): the one place that builds loaders.
+    """(train loader, val loader, train sampler): the one place that builds loaders (``input_pipeline``).
 
     The training order and augmentation are functions of (seed, epoch, index) (see ``sampling.py``); a last
     batch of one image per process is dropped, since BatchNorm cannot normalise a single value per channel
     (ResNets reach 1x1 feature maps at small input sizes).
     """
-    from torch.utils.data import DataLoader
+    from .input_pipeline import make_loader
+    from .sampling import EpochOrder, SeededImages, Shard
 
-    from .data import TransformedImages, collate_readable
-    from .sampling import EpochOrder, SeededAugmentation, Shard
-
-    train_set = TransformedImages(train_images, train_transform(config, hflip=hflip_for(train_images)))
-    val_set = TransformedImages(val_images, eval_transform(config))
-    sampler = EpochOrder(len(train_set), seed=options.seed, rank=ctx.rank, world_size=ctx.world_size)
+    seeded = SeededImages(train_images, options.seed)
+    sampler = EpochOrder(len(train_images), seed=options.seed, rank=ctx.rank, world_size=ctx.world_size)
     drop_last = len(sampler) % options.batch_size == 1 and not (options.sync_bn and ctx.distributed)
-    cuda = options.device == "cuda"
-    extra = dict(num_workers=options.workers, pin_memory=cuda, persistent_workers=options.workers > 0,
-                 collate_fn=collate_readable)
-    train_loader = DataLoader(SeededAugmentation(train_set, options.seed), batch_size=options.batch_size,
-                              sampler=sampler, drop_last=drop_last, **extra)
-    val_loader = DataLoader(val_set, batch_size=max(options.batch_size, 64),
-                            sampler=Shard(len(val_set), ctx.rank, ctx.world_size), **extra)
-    return train_loader, val_loader, train_set, val_set, sampler
+    workers = options.resolved_workers(ctx.world_size)
+    train_loader = make_loader(seeded, seeded.transform(train_transform(config, hflip=hflip_for(train_images))),
+                               options.batch_size, workers=workers, sampler=sampler, drop_last=drop_last,
+                               device=options.device, fail_fast=None)
+    val_loader = make_loader(val_images, eval_transform(config), max(options.batch_size, 64), workers=workers,
+                             sampler=Shard(len(val_images), ctx.rank, ctx.world_size), device=options.device,
+                             fail_fast=None)
+    return train_loader, val_loader, sampler
 
 
 def _initial_model(name: str, weights, pretrained: bool, num_classes: int):
@@ -416,6 +433,7 @@ class _Fit:
         self.train_seconds = 0.0
         self.resumed_from: int | None = None
         self.skipped_batches = 0
+        self.skipped: dict[str, str] = {}  # unreadable files met, with their reason
 
     # --- checkpoints ---------------------------------------------------------------------------------------
 
@@ -481,7 +499,7 @@ class _Fit:
                     wall_seconds=round(wall, 3), resumed_after_epoch=self.resumed_from,
                     precision=str(self.amp_dtype).replace("torch.", "") if self.autocast else "fp32",
                     channels_last=self.device.type == "cuda" and self.options.channels_last,
-                    compiled=self.options.compile, workers=self.options.workers)
+                    compiled=self.options.compile, workers=self.train_loader.workers)
 
     # --- one epoch -----------------------------------------------------------------------------------------
 
@@ -499,15 +517,16 @@ class _Fit:
         steps = len(self.train_loader)
         memory = torch.channels_last if device.type == "cuda" and options.channels_last else torch.contiguous_format
         minimum = 1 if options.sync_bn and ctx.distributed else 2
-        for step, batch in enumerate(self.train_loader):
-            usable = batch is not None and len(batch[1]) >= minimum  # unreadable files can shrink a batch
+        for step, batch in enumerate(self.train_loader.dataloader):  # every batch, empty ones too (ranks in step)
+            self.skipped.update((s.path, s.reason) for s in batch.skipped)
+            usable = len(batch) >= minimum  # unreadable files can shrink a batch
             if ctx.distributed:
                 usable = all_agree(ctx, usable, device)  # every rank steps, or none (DDP's collectives)
             if not usable:
                 self.skipped_batches += 1
                 continue
-            x = batch[0].to(device, non_blocking=True, memory_format=memory)
-            y = batch[1].to(device, non_blocking=True)
+            x = batch.inputs.to(device, non_blocking=True, memory_format=memory)
+            y = batch.labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.autocast):
                 logits = self.net(x)
                 loss = self.loss_fn(logits, y)
@@ -544,11 +563,12 @@ class _Fit:
         model.eval()
         n = top1 = top5 = 0
         with torch.inference_mode(), torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.autocast):
-            for batch in self.val_loader:
-                if batch is None:
+            for batch in self.val_loader.dataloader:
+                self.skipped.update((s.path, s.reason) for s in batch.skipped)
+                if not len(batch):
                     continue
-                logits = model(batch[0].to(device, non_blocking=True)).float()
-                y = batch[1].to(device)
+                logits = model(batch.inputs.to(device, non_blocking=True)).float()
+                y = batch.labels.to(device)
                 k = min(5, logits.shape[1])
                 best = logits.topk(k, dim=1).indices
                 top1 += int((best[:, 0] == y).sum())

@@ -36,8 +36,9 @@ def finetune_command(
     val_split: float = typer.Option(0.2, "--val-split", help="Hold-out fraction when SRC has no val/ folder."),
     seed: int = typer.Option(0, "--seed", help="Seeds order, crops and init: same seed, same weights."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (mixed precision and channels-last on cuda)."),
-    workers: int = typer.Option(0, "--workers", min=0,
-                                help="DataLoader worker processes per training process (0: decode in-process)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                          help="Decoding processes per training process (0: in-process; default: "
+                                               "from the CPUs this process may use)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run that writes --output from "
                                                         "its last complete epoch."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (torchrun)."),
