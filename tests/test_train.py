@@ -143,3 +143,31 @@ def test_worker_processes_give_the_same_weights_as_decoding_in_process(tmp_path)
     weights_a, weights_b = resnet_hub.load_weights(a.output)[0], resnet_hub.load_weights(b.output)[0]
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     assert json.loads(read_metadata(b.output)["training"])["run"]["workers"] == 2
+
+
+def test_the_training_record_and_model_card_say_how_the_run_ran(tmp_path):
+    from resnet_hub.publish import build_hub_folder
+
+    data = _digit_folder(tmp_path / "data")
+    result = finetune("myresnet18", data, tmp_path / "out.safetensors", options=_quick(epochs=2))
+    run = json.loads(read_metadata(result.output)["training"])["run"]
+    assert run["engine"] == "local" and run["world_size"] == 1 and run["device"] == "cpu"
+    assert run["images"] == 2 * result.record["data"]["train"]["n"] and run["throughput_img_s"] > 0
+    assert run["wall_seconds"] >= run["train_seconds"] > 0 and run["precision"] == "fp32"
+    build_hub_folder("myresnet18", result.output, tmp_path / "hub", "me/digits")
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert f"trained on 1 process(es) (local, cpu, {run['throughput_img_s']} img/s" in card, card
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_cuda_training_runs_mixed_precision_channels_last_and_records_it(tmp_path, compile_model):
+    data = _digit_folder(tmp_path / "data")
+    result = finetune("myresnet18", data, tmp_path / "out.safetensors",
+                      options=_quick(device="cuda", epochs=2, compile=compile_model))
+    run = result.record["run"]
+    assert run["device"] == "cuda" and run["channels_last"] and run["compiled"] == compile_model
+    assert run["precision"] in ("bfloat16", "float16")
+    weights = resnet_hub.load_weights(result.output)[0]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
