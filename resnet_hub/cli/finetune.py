@@ -22,8 +22,9 @@ def finetune_command(
     name: str = typer.Argument(..., help="Variant to fine-tune, optionally with a pretrained tag."),
     data: str = typer.Option(..., "--data", help="Image folder (one sub-folder per class; train/ and val/ used "
                                                   "when present) or 'digits' (built-in, offline)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the fine-tuned .safetensors (its "
-                                                            "checkpoint is kept beside it: NAME.checkpoint.safetensors)."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="Where to write the fine-tuned .safetensors (its checkpoint is kept beside it: "
+                                     "NAME.checkpoint.safetensors)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Start from these safetensors weights."),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
                                     help="Start from the default (or NAME.tag) pretrained weights."),
