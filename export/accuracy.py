@@ -64,18 +64,21 @@ def accuracy_gate(
     max_accuracy_drop: float | None = None,
     batch_size: int = 32,
 ) -> AccuracyReport:
-    """Score both logits functions on ``prepared`` and apply the allowance; raises AccuracyGateError on a drop."""
-    from resnet_hub.evaluate import score
+    """Score both logits functions on ``prepared`` and apply the allowance; raises AccuracyGateError on a drop.
+
+    One streamed pass through the input pipeline: each batch is decoded once and fed to PyTorch and to the
+    runtime as the same tensor, and only counts are kept, so the gate's memory does not grow with the images."""
+    from resnet_hub.evaluate import score_many
 
     allowed = max_drop_for(precision, max_accuracy_drop)
-    ref = score(reference, prepared, target="reference", runtime="PyTorch", batch_size=batch_size)
-    art = score(artifact, prepared, target="artifact", runtime=runtime, batch_size=batch_size)
+    ref, art = score_many([reference, artifact], prepared, targets=["reference", "artifact"],
+                          runtimes=["PyTorch", runtime], batch_size=batch_size)
     delta = 100.0 * (art.top1 - ref.top1)
     agreement = float((ref.predictions == art.predictions).float().mean())
     report = AccuracyReport(
         reference_top1=ref.top1, artifact_top1=art.top1, delta_top1=delta, reference_top5=ref.top5,
         artifact_top5=art.top5, top1_agreement=agreement, n=ref.n, max_accuracy_drop=allowed,
-        passed=-delta <= allowed + 1e-9, data=ref.data, runtime=runtime, skipped_files=len(prepared.skipped),
+        passed=-delta <= allowed + 1e-9, data=ref.data, runtime=runtime, skipped_files=len(ref.skipped),
     )
     if not report.passed:
         raise AccuracyGateError(

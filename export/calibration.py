@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_hub.data import DIGITS, IMAGE_SUFFIXES, open_calibration, stacked
+from resnet_hub.data import DIGITS, IMAGE_SUFFIXES, open_calibration
 from resnet_hub.errors import DatasetError
 
 from .errors import ExportOptionError
@@ -35,19 +35,32 @@ def find_images(folder: str | os.PathLike, limit: int | None = None) -> list[Pat
     return [Path(item) for item, _ in images.items]
 
 
-def load_calibration(source: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512
-                     ) -> tuple[np.ndarray, int, int]:
-    """(float32 (N, C, H, W) array after the eval transform, images used, files skipped as unreadable)."""
+def load_calibration(source: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512,
+                     workers: int | None = None) -> tuple[np.ndarray, int, int]:
+    """(float32 (N, C, H, W) array after the eval transform, images used, files skipped as unreadable).
+
+    Read through the input pipeline (worker processes, the one decoder of ``resnet_hub.data``) straight into
+    one array of at most ``limit`` images: the quantizer needs them all at once, and ``limit`` bounds it."""
     if str(source) != DIGITS and not Path(source).exists():
         raise ExportOptionError(f"Calibration data not found: {source}. Pass a folder of images or '{DIGITS}'")
     from resnet_hub.data import eval_transform
+    from resnet_hub.input_pipeline import make_loader
 
     try:
         images = open_calibration(source, limit)
-        batch, _, skipped = stacked(images, eval_transform(data_config))
+        array: np.ndarray | None = None
+        filled = 0
+        with make_loader(images, eval_transform(data_config), 32, workers=workers) as loader:
+            for batch in loader:
+                if array is None:
+                    array = np.empty((len(images), *batch.inputs.shape[1:]), dtype=np.float32)
+                array[filled:filled + len(batch)] = batch.inputs.numpy()
+                filled += len(batch)
+            skipped = len(loader.skipped)
     except DatasetError as exc:
         raise ExportOptionError(f"Calibration data {source}: {exc}") from exc
-    return batch.numpy().astype(np.float32), int(len(batch)), len(skipped)
+    assert array is not None  # the loader raises DatasetError when nothing is readable
+    return array[:filled], filled, skipped
 
 
 def load_calibration_batch(folder: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512

@@ -383,7 +383,7 @@ class _RealData:
 
     def verification_images(self) -> torch.Tensor | None:
         if self.eval is not None:
-            return self.eval.inputs[:VERIFICATION_IMAGES]
+            return self.eval.head(VERIFICATION_IMAGES)
         if self.calibration is not None:
             return torch.from_numpy(self.calibration[:VERIFICATION_IMAGES])
         return None
@@ -406,8 +406,6 @@ def _read_real_data(source: ModelSource, options: OnnxOptions, data_config: dict
                                 limit=options.eval_limit)
         except (DatasetError, EvaluationError) as exc:
             raise ExportOptionError(f"--eval-data {options.eval_data}: {exc}") from exc
-        if real.eval.skipped:
-            warnings_.append(f"{len(real.eval.skipped)} unreadable file(s) in --eval-data were skipped")
     if options.resolved_precision == "int8":
         from .int8_cpu import MIN_CALIBRATION_IMAGES
 
@@ -492,9 +490,7 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
                              max_batch=None if options.dynamic_batch else options.batch_size)
     timings["verify_s"] = time.perf_counter() - start
     if not report.passed:
-        advice = (" For int8 this means the calibration images do not represent the inputs (blank images, another "
-                  "preprocessing): calibrate on a few hundred representative images (--calib-data)."
-                  if precision == "int8" else "")
+        advice = report.advice(precision)
         raise VerificationError(f"ONNX export of {source.name} does not match PyTorch: {report.describe()}.{advice} "
                                 "Nothing was written.", report)
     accuracy = None
@@ -502,13 +498,15 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
         from .accuracy import accuracy_gate
         from resnet_hub.evaluate import torch_logits
 
-        say(f"accuracy gate: PyTorch vs ONNX Runtime on {len(real.eval.inputs)} labelled images")
+        say(f"accuracy gate: PyTorch vs ONNX Runtime on {len(real.eval)} labelled images")
         start = time.perf_counter()
         static = None if options.dynamic_batch else options.batch_size
         accuracy = accuracy_gate(torch_logits(source.model), runner, real.eval, precision=precision,
                                  runtime=f"ONNX Runtime {precision}", max_accuracy_drop=options.max_accuracy_drop,
                                  batch_size=static or 32)
         timings["accuracy_s"] = time.perf_counter() - start
+        if accuracy.skipped_files:
+            warnings_.append(f"{accuracy.skipped_files} unreadable file(s) in --eval-data were skipped")
     data = dict(
         verification_images=None if images is None else (
             dict(source=options.eval_data, split="eval", n=len(images)) if real.eval is not None

@@ -205,6 +205,10 @@ def open_labelled(
     if not root.is_dir():
         raise DatasetError(f"Data source {root} is a file; pass a folder with one sub-folder per class, "
                            f"or '{DIGITS}'")
+    if _only_val(root):  # ImageNet's validation set is usually unpacked as SRC/val/<class>/...
+        chosen = _image_folder(root / "val", str(root))
+        chosen.split = "val" if split == "eval" else f"val (the folder's only split, read for {split})"
+        return chosen
     has_splits = (root / "train").is_dir() and (root / "val").is_dir()
     if has_splits:
         train, val = _image_folder(root / "train", str(root)), _image_folder(root / "val", str(root))
@@ -253,6 +257,22 @@ def open_calibration(source: str | os.PathLike, limit: int | None = None, seed: 
     return images
 
 
+def has_val_split(source: str | os.PathLike) -> bool:
+    """Whether ``source`` has its own validation split: digits, ``SRC/train`` + ``SRC/val``, or only ``SRC/val``."""
+    if str(source) == DIGITS:
+        return True
+    root = Path(source)
+    return (root / "val").is_dir() and ((root / "train").is_dir() or _only_val(root))
+
+
+def _only_val(root: Path) -> bool:
+    """A folder whose only sub-folder is ``val/`` (not a one-class dataset named 'val')."""
+    if not (root / "val").is_dir():
+        return False
+    folders = [p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return folders == ["val"] and _has_class_folders(root / "val")
+
+
 def _has_class_folders(root: Path) -> bool:
     return any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir())
 
@@ -283,7 +303,38 @@ def _image_folder(folder: Path, source: str) -> LabelledImages:
     if empty:
         raise DatasetError(f"No images ({', '.join(IMAGE_SUFFIXES)}) in class folder(s) {', '.join(empty)} of "
                            f"{folder}" + (f" ({len(ignored)} non-image file(s) ignored)" if ignored else ""))
+    _refuse_unreadable_classes(folder, classes, items)
     return LabelledImages(source=source, split="all", classes=tuple(classes), items=items, ignored=ignored)
+
+
+# A class folder is probed in file order until one image decodes; this many failures in a row refuse it.
+PROBE_FILES = 32
+
+
+def _refuse_unreadable_classes(folder: Path, classes: Sequence[str], items: Sequence[tuple[str | int, int]]) -> None:
+    """A class whose images cannot be decoded is as good as empty: training would learn the other classes only
+    and report a perfect score. One decode per class in the common case; a class whose first PROBE_FILES files
+    all fail is refused without reading the rest (a folder of 50,000 broken files fails in seconds)."""
+    by_class: dict[int, list[str]] = {}
+    for item, label in items:
+        by_class.setdefault(label, []).append(str(item))
+    unreadable: list[str] = []
+    example = ""
+    for label, files in sorted(by_class.items()):
+        failures: list[str] = []
+        for path in files[:PROBE_FILES]:
+            try:
+                load_image(path)
+                break
+            except ImageLoadError as exc:
+                failures.append(f"{path}: {exc}")
+        else:
+            example = example or failures[0]
+            some = "" if len(files) <= PROBE_FILES else f"the first {PROBE_FILES} of "
+            unreadable.append(f"{classes[label]} ({some}{len(files)} file(s) unreadable)")
+    if unreadable:
+        raise DatasetError(f"No readable images in class folder(s) {', '.join(unreadable)} of {folder} "
+                           f"(e.g. {example}); every class needs images PIL can decode")
 
 
 def _stratified_holdout(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

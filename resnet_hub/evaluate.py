@@ -3,20 +3,27 @@
 A PyTorch model and its ONNX / TensorRT export are evaluated through the same code path (same data, same
 preprocessing, same class mapping); only the function that turns a batch into logits differs. That is what
 makes the export accuracy gate's "reference vs artifact" comparison fair.
+
+Images stream through :mod:`resnet_hub.input_pipeline` (worker processes, the one decoder of ``data.py``) one
+batch at a time, and only running counts are kept, so memory does not grow with the number of images: scoring
+ImageNet's 50,000 validation images costs what scoring 1,000 does. Several logits functions can be scored on
+the same stream (:func:`score_many`): each batch is decoded once and every function sees the same tensor.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .data import LabelledImages, SkippedFile, eval_transform, open_labelled
-from .errors import EvaluationError
+from .data import DIGITS, LabelledImages, SkippedFile, eval_transform, has_val_split, open_labelled
+from .errors import DatasetError, EvaluationError
 
 Logits = Callable[[Any], Any]  # (N, C, H, W) float tensor -> (N, classes) logits (tensor or ndarray)
+SAMPLE_IMAGES = 64  # images prepare() reads up front: a fast check that the data is readable, and parity inputs
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,35 @@ class Evaluation:
     preprocessing: dict[str, Any]
     skipped: list[SkippedFile] = field(default_factory=list)
     predictions: Any = None  # (n,) predicted model indices, for agreement between two evaluations
+    seconds: float = 0.0  # wall time of the pass (reading, preprocessing and inference)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(top1=self.top1, top5=self.top5, n=self.n, target=self.target, runtime=self.runtime,
                     data=self.data, preprocessing=self.preprocessing,
                     per_class=[asdict(c) for c in self.per_class],
                     skipped=[asdict(s) for s in self.skipped])
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a pass over the images stands (for progress displays)."""
+
+    done: int  # images tried (read or skipped)
+    total: int
+    skipped: int
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        """Images per second so far."""
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+OnProgress = Callable[[Progress], None]
 
 
 def class_mapping(data_classes: Sequence[str], label_names: Sequence[str] | None, num_classes: int) -> list[int]:
@@ -94,13 +124,44 @@ def imagenet_mapping(data_classes: Sequence[str]) -> list[int] | None:
 
 @dataclass
 class PreparedData:
-    """Labelled images turned into model inputs once, so several runtimes can be scored on identical tensors."""
+    """Labelled images ready to stream as model inputs: which images, how they map to model classes, and the
+    preprocessing. Holds no pixels beyond ``sample`` (the first readable images, for parity checks)."""
 
     images: LabelledImages
-    inputs: Any  # (N, C, H, W) float32 tensor
-    labels: Any  # (N,) model indices
-    skipped: list[SkippedFile]
+    mapping: list[int]  # model index of each data class
     data_config: dict[str, Any]
+    sample: Any = None  # (<= SAMPLE_IMAGES, C, H, W) float tensor of the first readable images, or None
+    workers: int | None = None  # decoding processes (None: input_pipeline.default_workers())
+    skipped: list[SkippedFile] = field(default_factory=list)  # unreadable files met by the last pass
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def head(self, n: int):
+        """The first ``n`` readable images as one tensor (read now if ``prepare`` did not sample them)."""
+        if self.sample is None or len(self.sample) < min(n, len(self.images)):
+            self.sample = _read_head(self.images, eval_transform(self.data_config), n)
+        return self.sample[:n]
+
+    def loader(self, batch_size: int):
+        from .input_pipeline import make_loader
+
+        return make_loader(self.images, eval_transform(self.data_config), batch_size, workers=self.workers)
+
+
+def _read_head(images: LabelledImages, transform, n: int):
+    import torch
+
+    from .input_pipeline import make_loader
+
+    head = images.subset(range(min(len(images), max(n, 1) * 4)))  # a few unreadable files may sit among them
+    tensors = []
+    with make_loader(head, transform, max(n, 1), workers=0) as loader:
+        for batch in loader:
+            tensors.append(batch.inputs)
+            if sum(len(t) for t in tensors) >= n:
+                break
+    return torch.cat(tensors)[:n]
 
 
 def prepare(
@@ -110,17 +171,96 @@ def prepare(
     *,
     split: str = "eval",
     limit: int | None = None,
+    sample: int = SAMPLE_IMAGES,
+    workers: int | None = None,
 ) -> PreparedData:
-    """Read, preprocess (timm eval transform of ``data_config``) and label every readable image once."""
-    import torch
-
-    from .data import stacked
-
+    """Open the labelled images (the first ``limit`` of them), map their classes, and read the first
+    ``sample`` readable ones now: unreadable data fails here, in seconds, before any slow work."""
     images = source if isinstance(source, LabelledImages) else open_labelled(source, split)  # type: ignore[arg-type]
-    mapping = mapping_for(images.classes)
-    inputs, labels, skipped = stacked(images, eval_transform(data_config), limit)
-    model_labels = torch.tensor(mapping)[labels]
-    return PreparedData(images=images, inputs=inputs, labels=model_labels, skipped=skipped, data_config=data_config)
+    if limit is not None and limit < len(images):
+        images = images.subset(range(limit))
+    prepared = PreparedData(images=images, mapping=mapping_for(images.classes), data_config=data_config,
+                            workers=workers)
+    if sample:
+        prepared.head(sample)
+    return prepared
+
+
+class _Tally:
+    """Running top-1 / top-5 / per-class counts of one logits function: all that is kept of a pass."""
+
+    def __init__(self, classes: Sequence[str], mapping: Sequence[int]) -> None:
+        import torch
+
+        self.classes = list(classes)
+        self.mapping = torch.tensor(list(mapping), dtype=torch.int64)
+        self.hit1 = self.hit5 = self.n = 0
+        self.class_n = torch.zeros(len(classes), dtype=torch.int64)
+        self.class_hit = torch.zeros(len(classes), dtype=torch.int64)
+        self.predictions: list[Any] = []
+
+    def add_logits(self, logits: Any, data_labels: Any) -> None:
+        import numpy as np
+        import torch
+
+        out = torch.as_tensor(np.asarray(logits.detach().cpu() if hasattr(logits, "detach") else logits)).float()
+        self.add_top(out.topk(min(5, out.shape[1]), dim=1).indices, data_labels)
+
+    def add_top(self, top: Any, data_labels: Any) -> None:
+        """``top``: (n, k) model indices, best first; ``data_labels``: (n,) indices into the data's classes."""
+        import torch
+
+        top = torch.as_tensor(top, dtype=torch.int64)
+        data_labels = torch.as_tensor(data_labels, dtype=torch.int64)
+        labels = self.mapping[data_labels]
+        hit1 = top[:, 0] == labels
+        hit5 = (top == labels[:, None]).any(dim=1)
+        self.hit1 += int(hit1.sum())
+        self.hit5 += int(hit5.sum())
+        self.n += len(labels)
+        self.class_n += torch.bincount(data_labels, minlength=len(self.classes))
+        self.class_hit += torch.bincount(data_labels[hit1], minlength=len(self.classes))
+        self.predictions.append(top[:, 0].clone())
+
+    def result(self, *, target: str, runtime: str, data: dict[str, Any], preprocessing: dict[str, Any],
+               skipped: list[SkippedFile], seconds: float) -> Evaluation:
+        import torch
+
+        if not self.n:
+            raise DatasetError(f"No readable images in {data.get('source')} ({data.get('split')}); "
+                               f"{len(skipped)} file(s) could not be decoded")
+        per_class = [ClassAccuracy(name=name, n=int(count), top1=int(hits) / int(count) if count else 0.0)
+                     for name, count, hits in zip(self.classes, self.class_n, self.class_hit)]
+        # Exact fractions of counts (float32 means would differ from an independent count in the 8th digit).
+        return Evaluation(top1=self.hit1 / self.n, top5=self.hit5 / self.n, n=self.n, per_class=per_class,
+                          target=target, runtime=runtime, data=data, preprocessing=preprocessing,
+                          skipped=list(skipped), predictions=torch.cat(self.predictions), seconds=seconds)
+
+
+def score_many(
+    logits_fns: Sequence[Logits],
+    prepared: PreparedData,
+    *,
+    targets: Sequence[str],
+    runtimes: Sequence[str],
+    batch_size: int = 64,
+    on_progress: OnProgress | None = None,
+) -> list[Evaluation]:
+    """Score every logits function on one pass over the images: each batch is decoded once and all of them
+    get the same tensor (so a reference and its export see identical inputs)."""
+    tallies = [_Tally(prepared.images.classes, prepared.mapping) for _ in logits_fns]
+    start = time.perf_counter()
+    with prepared.loader(batch_size) as loader:
+        for batch in loader:
+            for tally, logits_fn in zip(tallies, logits_fns):
+                tally.add_logits(logits_fn(batch.inputs), batch.labels)
+            if on_progress is not None:
+                on_progress(Progress(loader.seen, loader.total, len(loader.skipped), time.perf_counter() - start))
+        prepared.skipped = list(loader.skipped)
+    seconds = time.perf_counter() - start
+    return [tally.result(target=target, runtime=runtime, data=prepared.images.describe(),
+                         preprocessing=_jsonable(prepared.data_config), skipped=prepared.skipped, seconds=seconds)
+            for tally, target, runtime in zip(tallies, targets, runtimes)]
 
 
 def score(
@@ -130,43 +270,11 @@ def score(
     target: str,
     runtime: str,
     batch_size: int = 64,
+    on_progress: OnProgress | None = None,
 ) -> Evaluation:
     """Top-1 / top-5 / per-class accuracy of ``logits_fn`` on prepared data."""
-    import numpy as np
-    import torch
-
-    outputs = []
-    for start in range(0, len(prepared.inputs), batch_size):
-        out = logits_fn(prepared.inputs[start:start + batch_size])
-        outputs.append(torch.as_tensor(np.asarray(out.detach().cpu() if hasattr(out, "detach") else out)).float())
-    logits = torch.cat(outputs)
-    labels = prepared.labels
-    k = min(5, logits.shape[1])
-    best = logits.topk(k, dim=1).indices
-    hit1 = best[:, 0] == labels
-    hit5 = (best == labels[:, None]).any(dim=1)
-    per_class = []
-    data_labels = torch.tensor([prepared.images.label(i) for i in range(len(prepared.images))])
-    readable = _readable_mask(prepared)
-    data_labels = data_labels[readable]
-    for index, name in enumerate(prepared.images.classes):
-        members = data_labels == index
-        count = int(members.sum())
-        per_class.append(ClassAccuracy(name=name, n=count, top1=int(hit1[members].sum()) / count if count else 0.0))
-    n = len(labels)
-    # Exact fractions of counts (float32 means would differ from an independent count in the 8th digit).
-    return Evaluation(top1=int(hit1.sum()) / n, top5=int(hit5.sum()) / n, n=n, per_class=per_class,
-                      target=target, runtime=runtime, data=prepared.images.describe(),
-                      preprocessing=_jsonable(prepared.data_config), skipped=list(prepared.skipped),
-                      predictions=best[:, 0])
-
-
-def _readable_mask(prepared: PreparedData):
-    import torch
-
-    skipped = {s.path for s in prepared.skipped}
-    return torch.tensor([prepared.images.name_of(i) not in skipped for i in range(len(prepared.images))],
-                        dtype=torch.bool)
+    return score_many([logits_fn], prepared, targets=[target], runtimes=[runtime], batch_size=batch_size,
+                      on_progress=on_progress)[0]
 
 
 def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +286,7 @@ def torch_logits(model, device: str = "cpu") -> Logits:
 
     def run(x):
         with torch.inference_mode():
-            return model(x.to(device)).float().cpu()
+            return model(x.to(device, non_blocking=True)).float().cpu()
 
     return run
 
@@ -196,6 +304,8 @@ class Target:
     data_config: dict[str, Any]
     label_names: list[str] | None
     num_classes: int
+    training: dict[str, Any] | None = None  # the weights' training record (finetune's split), when they carry one
+    ray_model: Any = None  # a resnet_hub.batch_predict.BatchModel running the same model on Ray workers
 
 
 def resolve_target(
@@ -208,8 +318,10 @@ def resolve_target(
 ) -> Target:
     """TARGET may be a weights file (architecture from its metadata) or a model name (with ``weights`` /
     ``pretrained``)."""
+    from .devices import resolve_device
     from .model_loading import load_model
 
+    device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear line before any work
     path = Path(target) if target is not None else None
     if path is not None and path.is_dir():
         # Export directories are opened by resnet_hub.export.runtime.export_target (the export layer sits above
@@ -225,9 +337,61 @@ def resolve_target(
     else:
         raise EvaluationError(f"Cannot evaluate {target}: pass a model name, a .safetensors weights file or an "
                               "export directory (with manifest.json)")
+    from .batch_predict import TorchBatchModel
+
+    # Ray workers build the plain model too (optimize=False): the same arithmetic as the local evaluation.
+    ray_model = (TorchBatchModel(loaded.architecture, weights=str(path), optimize=False, device=device)
+                 if path is not None and path.suffix == ".safetensors" else
+                 TorchBatchModel(str(target), weights=str(weights) if weights else None, pretrained=pretrained,
+                                 optimize=False, device=device))
     return Target(description=f"{loaded.architecture} ({loaded.weights})", runtime=f"PyTorch ({device})",
                   logits=torch_logits(loaded.model, device), data_config=loaded.data_config(),
-                  label_names=loaded.label_names, num_classes=loaded.num_classes)
+                  label_names=loaded.label_names, num_classes=loaded.num_classes, training=loaded.training_record,
+                  ray_model=ray_model)
+
+
+def evaluation_images(data: str | os.PathLike, training: dict[str, Any] | None = None) -> LabelledImages:
+    """The images to score for ``data``: its ``val/`` split (a folder holding only ``val/`` included), digits'
+    val split, or a test folder as a whole.
+
+    A folder without ``val/`` that the weights were fine-tuned on (their training record names it) is scored
+    on finetune's own seeded hold-out, rebuilt from the recorded fraction and seed: scoring all of it would
+    mix in the training images and overstate accuracy. Weights that record no split for it are refused.
+    """
+    if str(data) == DIGITS or has_val_split(data):
+        return open_labelled(data, "eval")
+    everything = open_labelled(data, "eval")
+    if not _trained_on(training, data, len(everything)):
+        return everything
+    options = (training or {}).get("options") or {}
+    fraction, seed = options.get("val_split"), options.get("seed")
+    if not isinstance(fraction, (int, float)) or isinstance(seed, bool) or not isinstance(seed, int):
+        raise EvaluationError(f"These weights were fine-tuned on {data} with a held-out split their record does "
+                              "not describe, so scoring the folder would include training images; evaluate on a "
+                              f"folder of images kept apart from training (or lay {data} out as train/ and val/)")
+    held_out = open_labelled(data, "val", val_split=float(fraction), seed=seed)
+    held_out.split = f"finetune's hold-out ({float(fraction):g}, seed {seed})"
+    return held_out
+
+
+def _trained_on(training: dict[str, Any] | None, data: str | os.PathLike, n_images: int) -> bool:
+    """Whether the training record says the weights were fine-tuned on folder ``data``: the same path, or (a
+    relative path recorded from another working directory, a moved copy) the same folder name holding as many
+    images as finetune's train + val splits."""
+    splits = (training or {}).get("data")
+    if not isinstance(splits, dict):
+        return False
+    train, val = splits.get("train"), splits.get("val")
+    if not isinstance(train, dict) or not isinstance(val, dict) or "source" not in val:
+        return False
+    recorded = Path(str(val["source"]))
+    if str(recorded) == DIGITS:
+        return False
+    here = Path(data).resolve()
+    if recorded.resolve() == here:
+        return True
+    counts = [split.get("n") for split in (train, val)]
+    return recorded.name == here.name and all(isinstance(c, int) for c in counts) and sum(counts) == n_images
 
 
 def evaluate(
@@ -240,15 +404,91 @@ def evaluate(
     device: str = "cpu",
     batch_size: int = 64,
     limit: int | None = None,
+    workers: int | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Evaluation:
-    """Evaluate TARGET on ``data``'s evaluation split (``SRC/val``, the whole folder, or digits' val split).
+    """Evaluate TARGET on ``data``'s evaluation split (see :func:`evaluation_images`).
 
     TARGET: a model name, a weights file, or an already resolved :class:`Target` (an export directory's, from
-    ``resnet_hub.export.runtime.export_target``)."""
+    ``resnet_hub.export.runtime.export_target``). ``workers`` decoding processes (None: a default from the CPU
+    count); ``on_progress`` is called after every batch."""
     resolved = target if isinstance(target, Target) else resolve_target(target, name=name, weights=weights,
                                                                        pretrained=pretrained, device=device)
-    prepared = prepare(data, resolved.data_config,
+    images = evaluation_images(data, resolved.training)
+    prepared = prepare(images, resolved.data_config,
                        lambda classes: class_mapping(classes, resolved.label_names, resolved.num_classes),
-                       limit=limit)
+                       limit=limit, sample=0, workers=workers)
     return score(resolved.logits, prepared, target=resolved.description, runtime=resolved.runtime,
-                 batch_size=batch_size)
+                 batch_size=batch_size, on_progress=on_progress)
+
+
+def evaluate_on_ray(
+    target: Target,
+    data: str | os.PathLike,
+    *,
+    batch_size: int = 64,
+    limit: int | None = None,
+    num_workers: int = 1,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    on_progress: OnProgress | None = None,
+) -> Evaluation:
+    """:func:`evaluate` on Ray Data: the images of :func:`evaluation_images` go through the same two stages as
+    ``predict --engine ray`` (``batch_predict.decode_batch`` tasks, ``batch_predict.Classifier`` actors holding
+    ``target.ray_model``) and the same counts are kept on the driver, so the result equals the local one.
+
+    Uses the Ray this process is connected to; else ``address``; else starts a local Ray (``num_cpus``) and
+    shuts down what it started."""
+    import logging
+
+    from .batch_predict import _check_resources, _run, import_ray
+
+    if target.ray_model is None:
+        raise EvaluationError(f"{target.description} cannot run on Ray workers")
+    if num_workers < 1 or batch_size < 1:
+        raise EvaluationError("--num-workers and --batch-size must be >= 1")
+    images = evaluation_images(data, target.training)
+    if limit is not None and limit < len(images):
+        images = images.subset(range(limit))
+    if any(isinstance(item, int) for item, _ in images.items):
+        raise EvaluationError(f"--engine ray reads image files; '{images.source}' is an in-memory dataset: "
+                              "evaluate it without --engine ray")
+    mapping = class_mapping(images.classes, target.label_names, target.num_classes)
+    files = [str(item) for item, _ in images.items]
+    labels = {path: label for path, (_, label) in zip(files, images.items)}
+    ray = import_ray()
+    description = target.ray_model.describe()
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                     logging_level=logging.WARNING)
+        started = True
+    tally = _Tally(images.classes, mapping)
+    skipped: list[SkippedFile] = []
+    start = time.perf_counter()
+    done = 0
+    try:
+        _check_resources(ray, num_workers, 1.0, description.num_gpus)
+        for table in _run(ray, target.ray_model, description, files, 5, batch_size, num_workers, 1.0):
+            rows = table.to_pydict()
+            top, data_labels = [], []
+            for path, indices, reason in zip(rows["path"], rows["indices"], rows["reason"]):
+                if reason is not None:
+                    skipped.append(SkippedFile(path, reason))
+                else:
+                    top.append(indices)
+                    data_labels.append(labels[path])
+            if top:
+                tally.add_top(top, data_labels)
+            done += table.num_rows
+            if on_progress is not None:
+                on_progress(Progress(done, len(files), len(skipped), time.perf_counter() - start))
+    finally:
+        if started:
+            ray.shutdown()
+    return tally.result(target=target.description, runtime=f"{target.runtime}, Ray Data ({num_workers} worker(s))",
+                        data=images.describe(), preprocessing=_jsonable(target.data_config), skipped=skipped,
+                        seconds=time.perf_counter() - start)

@@ -228,9 +228,15 @@ def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> Measu
         metrics = {"top1": round(100 * float(record["val_top1"]), 2), "top5": round(100 * float(record["val_top5"]), 2)}
     except (ValueError, KeyError, TypeError):
         return None
+    run = record.get("run") if isinstance(record.get("run"), dict) else {}
+    how = ""
+    if run.get("world_size") and run.get("engine"):  # how the fine-tune ran (resnet_hub.train's run record)
+        speed = f", {run['throughput_img_s']} img/s" if run.get("throughput_img_s") else ""
+        how = (f"; trained on {run['world_size']} process(es) ({run['engine']}, {run.get('device', '?')}{speed}, "
+               f"{run.get('wall_seconds', '?')} s wall time)")
     return MeasuredAccuracy(metrics=metrics, dataset=Path(str(data["source"])).name or str(data["source"]),
                             split="validation", source=f"`resnet-hub finetune`'s validation split ({data.get('n')} "
-                                                      f"images of {data['source']}, {data.get('split')})")
+                                                      f"images of {data['source']}, {data.get('split')}){how}")
 
 
 def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import socket
 import stat
 import struct
 import tempfile
@@ -21,6 +19,8 @@ import torch
 from torch import nn
 
 from .errors import CorruptWeightsError, IncompatibleWeightsError, OutputPathError, WeightsError
+from . import leftovers
+from .leftovers import TMP_SUFFIX, tmp_prefix
 
 FORMAT_VERSION = "1"
 # Pickle checkpoint extensions: never read on the load path (unpickling can run code).
@@ -52,48 +52,12 @@ def current_umask() -> int:
     return mask
 
 
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists, owned by someone else
-        return True
-    return True
-
-
-def _tmp_prefix(path: Path) -> str:
-    """Hidden temporary name of a file being written: it records the writer's pid and host, so a leftover of
-    a killed writer can be told from a file another process is writing right now."""
-    return f".{path.name}.{os.getpid()}-{_host()}."
-
-
 def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
     """Remove the hidden temporary files of ``path`` that a killed writer (SIGKILL, power loss) left beside it;
     returns them. Only files whose writer provably no longer runs (same host, pid gone) are removed: those of
-    live processes, of other hosts (a shared file system) and of the old unnamed format are left alone."""
+    live processes, of other hosts (a shared file system) and untagged ones are left alone."""
     path = Path(path)
-    pattern = re.compile(r"^\.%s\.(\d+)-([A-Za-z0-9]*)\.[^.]+\.tmp$" % re.escape(path.name))
-    removed = []
-    try:
-        candidates = [p for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
-    except OSError:
-        return []
-    for candidate in candidates:
-        match = pattern.match(candidate.name)
-        if not match or match.group(2) != _host() or int(match.group(1)) == os.getpid():
-            continue
-        if not _pid_alive(int(match.group(1))) and candidate.is_file() and not candidate.is_symlink():
-            try:
-                candidate.unlink()
-                removed.append(candidate)
-            except OSError:
-                pass
-    return removed
+    return leftovers.sweep_stale_tmp(path.parent, name=path.name)
 
 
 def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> Path:
@@ -113,7 +77,8 @@ def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> 
         raise unwritable_output(path, exc, f"cannot create the folder {path.parent}") from exc
     sweep_stale_tmp(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
+        # the temporary name records this process (pid, host): a later run sweeps it if we are killed
+        fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(path.name), suffix=TMP_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise unwritable_output(path, exc, f"cannot create files in {path.parent}") from exc
     os.close(fd)

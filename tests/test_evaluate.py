@@ -63,6 +63,7 @@ def test_evaluate_cli_equals_an_independent_computation(digits_model, tmp_path):
     assert top1 > 0.5  # a model that has learned (chance is 10 %)
     proc = _cli("evaluate", str(digits_model), "--data", str(folder), "--json")
     assert proc.returncode == 0, proc.stderr
+    assert "evaluated 80/80 images" in proc.stderr  # piped: plain progress lines (done/total, img/s, ETA)
     result = json.loads(proc.stdout)
     assert result["n"] == n == 80
     assert result["top1"] == pytest.approx(top1, abs=1e-9) and result["top5"] == pytest.approx(top5, abs=1e-9)
@@ -106,3 +107,67 @@ def test_a_model_without_class_names_needs_as_many_classes_as_its_head(tmp_path)
     proc = _cli("evaluate", "myresnet18", "--data", "digits")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "10 classes but the model predicts 1000" in proc.stderr
+
+
+def test_limit_scores_the_first_n_images(digits_model, tmp_path):
+    """#17 item 13: --limit crashed (IndexError)."""
+    folder = _digits_png_folder(tmp_path / "all")
+    first = _digits_png_folder(tmp_path / "first")
+    for label in range(10):  # keep what --limit 11 reads: class 0's 8 images and class 1's first 3
+        for i, image in enumerate(sorted((first / str(label)).iterdir())):
+            if label > 1 or (label == 1 and i >= 3):
+                image.unlink()
+        if not any((first / str(label)).iterdir()):
+            (first / str(label)).rmdir()
+    expected = evaluate(str(digits_model), first)
+    limited = evaluate(str(digits_model), folder, limit=11)
+    assert limited.n == expected.n == 11 and limited.top1 == expected.top1 and limited.top5 == expected.top5
+    proc = _cli("evaluate", str(digits_model), "--data", str(folder), "--limit", "11", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n"] == 11
+
+
+def test_an_unknown_or_missing_device_is_one_line():
+    """#17 item 14: --device was passed to torch unchecked (a raw RuntimeError)."""
+    proc = _cli("evaluate", "myresnet18", "--data", "digits", "--device", "tpu")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Unknown device 'tpu': use cpu, or cuda" in proc.stderr
+
+
+def test_a_folder_holding_only_val_is_read_as_the_val_split(digits_model, tmp_path):
+    """#23 item 4: ImageNet's validation set unpacked as SRC/val/<class>/ was 'a single class (val)'."""
+    _digits_png_folder(tmp_path / "imagenet-like" / "val", per_class=3)
+    direct = evaluate(str(digits_model), tmp_path / "imagenet-like" / "val")
+    through_root = evaluate(str(digits_model), tmp_path / "imagenet-like")
+    assert through_root.n == direct.n == 30 and through_root.top1 == direct.top1
+    assert through_root.data["split"] == "val"
+
+
+def _with_training_record(weights, path, record):
+    from safetensors.torch import save_file
+
+    metadata = dict(read_metadata(weights))
+    metadata["training"] = json.dumps(record)
+    save_file(load_file(str(weights)), str(path), metadata=metadata)
+    return path
+
+
+def test_a_training_folder_without_val_is_scored_on_finetunes_hold_out(digits_model, tmp_path):
+    """#17 item 9: evaluating the folder finetune trained on scored its training images too."""
+    from resnet_hub.data import open_labelled
+
+    folder = _digits_png_folder(tmp_path / "mydata")
+    split = dict(source=str(folder), split="...", n=64)
+    record = dict(data=dict(train=split, val=dict(split, n=16)), options=dict(val_split=0.25, seed=7))
+    weights = _with_training_record(digits_model, tmp_path / "trained.safetensors", record)
+    held_out = open_labelled(folder, "val", val_split=0.25, seed=7)
+    result = evaluate(str(weights), folder)
+    assert result.n == len(held_out) == 20 and "hold-out (0.25, seed 7)" in result.data["split"]
+    # Another folder (a real test set) is scored whole.
+    _digits_png_folder(tmp_path / "test-set", per_class=2)
+    assert evaluate(str(weights), tmp_path / "test-set").n == 20
+    # Weights that do not record how the hold-out was drawn are refused, with the fix.
+    del record["options"]
+    unknown = _with_training_record(digits_model, tmp_path / "unknown.safetensors", record)
+    with pytest.raises(EvaluationError, match="would include training images"):
+        evaluate(str(unknown), folder)

@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from resnet_hub.batch_predict import _in_input_order, list_sources_in_order, output_schema
 from resnet_hub.data import SkippedFile
-from resnet_hub.weights import _host, atomic_write, sweep_stale_tmp
+from resnet_hub.leftovers import host_tag as _host
+from resnet_hub.weights import atomic_write, sweep_stale_tmp
 
 
 def _dead_pid() -> int:
@@ -31,11 +32,11 @@ def test_a_killed_writers_temporary_file_is_swept_and_a_live_ones_kept(tmp_path)
     assert killed.returncode == -9
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".predictions.jsonl.") and not target.exists()
-    live = tmp_path / f".predictions.jsonl.{os.getppid()}-{_host()}.abc123.tmp"  # a writer that still runs
+    live = tmp_path / f".predictions.jsonl.{os.getppid()}-{_host()}-abc123.tmp"  # a writer that still runs
     live.write_text("in progress")
-    other_host = tmp_path / f".predictions.jsonl.{_dead_pid()}-elsewhere.abc123.tmp"  # a shared file system
+    other_host = tmp_path / f".predictions.jsonl.{_dead_pid()}-elsewhere-abc123.tmp"  # a shared file system
     other_host.write_text("someone else's")
-    unrelated = tmp_path / f".weights.safetensors.{_dead_pid()}-{_host()}.abc123.tmp"
+    unrelated = tmp_path / f".weights.safetensors.{_dead_pid()}-{_host()}-abc123.tmp"
     unrelated.write_text("another file's")
 
     atomic_write(target, lambda tmp: Path(tmp).write_text("rows\n"))

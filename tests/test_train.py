@@ -97,3 +97,77 @@ def test_existing_output_is_kept_and_bad_options_fail_before_training(tmp_path):
     with pytest.raises(DatasetError):
         finetune("myresnet18", tmp_path / "missing", tmp_path / "x.safetensors", options=_quick())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out.safetensors"]
+
+
+def test_a_last_batch_of_one_image_does_not_crash_batchnorm(tmp_path):
+    from train_helpers import digit_folder
+
+    data = digit_folder(tmp_path / "data", per_class=4, split="train")  # 12 training images
+    digit_folder(tmp_path / "data", per_class=2, split="val", start=10)
+    result = finetune("myresnet18", data, tmp_path / "out.safetensors", options=_quick(batch_size=11))
+    assert result.record["run"]["images"] == 11  # the lone 12th image of the epoch is left out, not crashed on
+    assert result.output.exists()
+
+
+@pytest.mark.parametrize("case", ["parent is a file", "output is a folder", "virtual file system"])
+def test_an_output_that_cannot_be_written_fails_before_training(tmp_path, case):
+    from resnet_hub.errors import OutputPathError
+
+    data = _digit_folder(tmp_path / "data")
+    if case == "parent is a file":
+        (tmp_path / "file").write_text("x")
+        out, error, message = tmp_path / "file" / "out.safetensors", OutputPathError, "is a file, not a folder"
+    elif case == "output is a folder":
+        out, error, message = tmp_path / "dir.safetensors", TrainingError, "is a folder"
+        out.mkdir()
+    else:
+        out, error, message = __import__("pathlib").Path("/proc/self/out.safetensors"), OutputPathError, "Cannot write"
+    steps = []
+    with pytest.raises(error, match=message):
+        finetune("myresnet18", data, out, options=_quick(), on_step=steps.append)
+    assert steps == []  # refused before the first training step
+
+
+def test_more_workers_than_cpus_is_refused_with_the_count(tmp_path):
+    from resnet_hub.train import usable_cpus
+
+    with pytest.raises(TrainingError, match=f"use {usable_cpus()} CPU"):
+        finetune("myresnet18", "digits", tmp_path / "x.safetensors", options=_quick(workers=usable_cpus() + 1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_worker_processes_give_the_same_weights_as_decoding_in_process(tmp_path):
+    data = _digit_folder(tmp_path / "data")
+    a = finetune("myresnet18", data, tmp_path / "a.safetensors", options=_quick(workers=0))
+    b = finetune("myresnet18", data, tmp_path / "b.safetensors", options=_quick(workers=2))
+    weights_a, weights_b = resnet_hub.load_weights(a.output)[0], resnet_hub.load_weights(b.output)[0]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert json.loads(read_metadata(b.output)["training"])["run"]["workers"] == 2
+
+
+def test_the_training_record_and_model_card_say_how_the_run_ran(tmp_path):
+    from resnet_hub.publish import build_hub_folder
+
+    data = _digit_folder(tmp_path / "data")
+    result = finetune("myresnet18", data, tmp_path / "out.safetensors", options=_quick(epochs=2))
+    run = json.loads(read_metadata(result.output)["training"])["run"]
+    assert run["engine"] == "local" and run["world_size"] == 1 and run["device"] == "cpu"
+    assert run["images"] == 2 * result.record["data"]["train"]["n"] and run["throughput_img_s"] > 0
+    assert run["wall_seconds"] >= run["train_seconds"] > 0 and run["precision"] == "fp32"
+    build_hub_folder("myresnet18", result.output, tmp_path / "hub", "me/digits")
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert f"trained on 1 process(es) (local, cpu, {run['throughput_img_s']} img/s" in card, card
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_cuda_training_runs_mixed_precision_channels_last_and_records_it(tmp_path, compile_model):
+    data = _digit_folder(tmp_path / "data")
+    result = finetune("myresnet18", data, tmp_path / "out.safetensors",
+                      options=_quick(device="cuda", epochs=2, compile=compile_model))
+    run = result.record["run"]
+    assert run["device"] == "cuda" and run["channels_last"] and run["compiled"] == compile_model
+    assert run["precision"] in ("bfloat16", "float16")
+    weights = resnet_hub.load_weights(result.output)[0]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())

@@ -4,41 +4,80 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
+
+ENGINES = ("local", "ray")
+PIPED_STEPS = 20  # without a terminal: one progress line per 5 % of the images (and one at the end)
 
 
 def evaluate_command(
     target: str = typer.Argument(..., help="A .safetensors file, a model name (with --weights/--pretrained) or "
                                            "an export directory (ONNX; TensorRT where CUDA exists)."),
-    data: str = typer.Option(..., "--data", help="Image folder (SRC/val when present) or 'digits'."),
+    data: str = typer.Option(..., "--data", help="Image folder (SRC/val when present, also a folder holding only "
+                                                 "val/) or 'digits'."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Safetensors weights for a model name."),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
                                     help="Download the default (or NAME.tag) pretrained weights."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate at most this many images."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (PyTorch targets)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                          help="Processes decoding images (default: from the CPU count; 0: none)."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data, like predict --engine ray)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (--engine ray); default: "
+                                                                  "the running cluster or a local Ray."),
+    num_workers: int = typer.Option(1, "--num-workers", min=1, help="Ray actors holding the model (--engine ray)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (top1, top5, n, per_class, ...)."),
 ) -> None:
     """Evaluate a model or an exported artifact on labelled images, with the preprocessing its weights expect."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..evaluate import evaluate
+    from ..devices import resolve_device
+    from ..evaluate import Target, evaluate, evaluate_on_ray, resolve_target
     from .text import plain
 
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "local" and (address is not None or num_workers != 1):
+        raise typer.BadParameter("--address and --num-workers apply to --engine ray")
+    if engine == "ray" and workers is not None:
+        raise typer.BadParameter("--workers applies to --engine local (Ray Data schedules its own decoding tasks)")
     err = Console(stderr=True)
-    resolved: object = target
+    device = str(resolve_device(device))  # one clear line for 'tpu' or cuda without a GPU, before any work
+    if workers is not None:
+        from ..input_pipeline import workers_warning
+
+        warning = workers_warning(workers)
+        if warning:
+            err.print(f"[yellow]Warning:[/yellow] {plain(warning)}", highlight=False)
+    resolved: Target
     if Path(target).is_dir():
         from ..export.runtime import export_target
 
         if weights is not None or pretrained:
             raise typer.BadParameter("an export directory carries its own weights; drop --weights/--pretrained")
         resolved = export_target(target, device)
-    with err.status(f"evaluating {target} on {data}"):
-        result = evaluate(resolved, data, weights=weights, pretrained=pretrained, device=device,
-                          batch_size=batch_size, limit=limit)
+        if engine == "ray":
+            from ..export.batch_model import ExportBatchModel
+
+            resolved.ray_model = ExportBatchModel(target)
+    else:
+        resolved = resolve_target(target, weights=weights, pretrained=pretrained, device=device)
+    with _progress_display(err, f"evaluating {target} on {data}") as on_progress:
+        if engine == "ray":
+            import logging
+            import os
+
+            os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # Ray Data's per-dataset INFO lines
+            logging.getLogger("ray").setLevel(logging.WARNING)
+            result = evaluate_on_ray(resolved, data, batch_size=batch_size, limit=limit, num_workers=num_workers,
+                                     address=address, on_progress=on_progress)
+        else:
+            result = evaluate(resolved, data, batch_size=batch_size, limit=limit, workers=workers,
+                              on_progress=on_progress)
     for skipped in result.skipped:
         err.print(f"[yellow]Warning:[/yellow] skipped {plain(skipped.path)}: {plain(skipped.reason)}",
                   highlight=False)
@@ -55,6 +94,55 @@ def evaluate_command(
     for row in result.per_class:
         table.add_row(plain(row.name), str(row.n), f"{row.top1:.1%}")
     console.print(table)
+
+
+class _progress_display:
+    """A live bar (images done / total, img/s, ETA) on a terminal; without one, a plain line per step of
+    ~5 % so logs of long runs show where they stand."""
+
+    def __init__(self, err, title: str) -> None:
+        self.err = err
+        self.title = title
+        self.bar = None
+        self.next_line = 0
+
+    def __enter__(self) -> Callable:
+        if self.err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.err,
+                                transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.title, total=None, rate="")
+        return self.update
+
+    def update(self, progress) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=progress.done, total=progress.total,
+                            rate=f"{progress.rate:.1f} img/s")
+            return
+        if progress.done < self.next_line and progress.done < progress.total:
+            return
+        self.next_line = progress.done + max(1, progress.total // PIPED_STEPS)
+        eta = progress.eta_s
+        self.err.print(f"evaluated {progress.done}/{progress.total} images, {progress.rate:.1f} img/s, "
+                       f"ETA {_duration(eta) if eta is not None else '?'}"
+                       + (f", {progress.skipped} skipped" if progress.skipped else ""), highlight=False,
+                       soft_wrap=True)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
 
 
 def register(app: typer.Typer) -> None:

@@ -49,3 +49,29 @@ def test_single_class_folder_is_one_clear_line_and_no_output(tmp_path):
     proc = run_resnet_hub("finetune", "myresnet18", "--data", str(data), "--output", str(out))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "single class" in proc.stderr and not out.exists()
+
+
+def test_resume_without_a_checkpoint_is_one_clear_line(tmp_path):
+    out = tmp_path / "never-ran.safetensors"
+    proc = run_resnet_hub("finetune", "myresnet18", "--data", "digits", "--output", str(out), "--resume")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "No checkpoint to resume from" in proc.stderr and "never-ran.checkpoint.safetensors" in proc.stderr
+    assert not out.exists()
+
+
+def test_more_workers_than_cpus_is_one_clear_line_naming_the_count(tmp_path):
+    import os
+
+    cpus = len(os.sched_getaffinity(0))
+    proc = run_resnet_hub("finetune", "myresnet18", "--data", "digits", "--workers", str(cpus + 7),
+                          "--output", str(tmp_path / "x.safetensors"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"--workers {cpus + 7}" in proc.stderr and f"use {cpus} CPU" in proc.stderr
+
+
+def test_nproc_checks_the_output_once_before_starting_processes(tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = run_resnet_hub("finetune", "myresnet18", "--data", "digits", "--nproc", "2",
+                          "--output", str(tmp_path / "file" / "x.safetensors"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("is a file, not a folder") == 1 and "rank" not in proc.stderr

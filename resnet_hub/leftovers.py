@@ -1,0 +1,73 @@
+"""Hidden temporary files that name their owner, so a later run can sweep those a killed process left behind.
+
+Every atomic write goes through a hidden temporary file beside its destination (``.NAME.<pid>-<host>-XXXX.tmp``)
+that is renamed into place at the end. SIGKILL, OOM kills and power loss run no cleanup, so the temporary file
+stays; a fine-tune checkpoints every epoch, so a killed run would otherwise leave a growing pile of them. The pid
+and host in the name let a later run tell a file whose owner is gone (swept) from one a live process on this
+machine, or a process on another machine sharing the folder, is still writing (kept). Export's staging folders
+follow the same rule (``export/files.py``).
+
+Standard library only: this module sits on the floor, below weights I/O and training.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+TMP_SUFFIX = ".tmp"
+# .<name>.<pid>-<host>-<random>.tmp  (mkstemp adds the random part between prefix and suffix)
+_TAGGED = re.compile(r"^\..+\.(\d+)-([A-Za-z0-9]*)-[A-Za-z0-9_]+" + re.escape(TMP_SUFFIX) + r"$")
+
+
+def host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
+
+
+def tmp_prefix(name: str) -> str:
+    """The ``mkstemp`` prefix of this process's temporary file for destination ``name``: hidden, and naming
+    the owner's pid and host."""
+    return f".{name}.{os.getpid()}-{host_tag()}-"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale_tmp(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete the tagged temporary files in ``directory`` whose owner process (on this host) no longer runs;
+    with ``name``, only those of that destination file.
+
+    Files of live processes, of other hosts and untagged files are left alone: only a file that provably has
+    no owner any more is deleted. Returns what was removed.
+    """
+    removed: list[Path] = []
+    folder = Path(directory)
+    if not folder.is_dir():
+        return removed
+    host, me = host_tag(), os.getpid()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if name is not None and not path.name.startswith(f".{name}."):
+            continue
+        match = _TAGGED.match(path.name)
+        if not match or match.group(2) != host or int(match.group(1)) == me or pid_alive(int(match.group(1))):
+            continue
+        try:
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
