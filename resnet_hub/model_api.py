@@ -57,13 +57,15 @@ class TimmModelMixin:
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         """Swap the head, e.g. for fine-tuning on another label set (``num_classes=0`` drops it).
 
-        ``global_pool=None`` keeps the current pooling (timm's contract); the new head is made on the
-        model's device and in its dtype, so a bfloat16 or meta model stays one."""
+        ``global_pool=None`` keeps the current pooling (timm's contract), except that a model without pooling
+        (``global_pool=''``) that is given classes again gets 'avg': a linear head needs pooled features (an
+        explicit ``''`` with classes still raises). The new head is made on the model's device and in its dtype,
+        so a bfloat16 or meta model stays one."""
         weight = next(self.parameters(), None)  # type: ignore[attr-defined]
         device = weight.device if weight is not None else None
         dtype = weight.dtype if weight is not None else None
         if global_pool is None:
-            global_pool = self.global_pool.pool_type  # type: ignore[assignment]
+            global_pool = self.global_pool.pool_type or ("avg" if num_classes > 0 else "")  # type: ignore
         self.num_classes = num_classes
         self.global_pool, self.fc = build_classifier(
             self.num_features, num_classes, global_pool, device=device, dtype=dtype  # type: ignore[arg-type]
