@@ -69,7 +69,8 @@ def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
 
     in_chans = kwargs.get("in_chans", 3)
     if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
-        raise ModelArgumentError(f"in_chans must be a whole number >= 1 (3 for RGB, 1 for greyscale); got {in_chans!r}.")
+        raise ModelArgumentError(f"in_chans must be a whole number >= 1 (3 for RGB, 1 for greyscale); "
+                                 f"got {in_chans!r}.")
     num_classes = kwargs.get("num_classes", 0)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise ModelArgumentError(f"num_classes must be a whole number >= 0 (0 drops the classifier); "

@@ -171,14 +171,14 @@ def test_fx_symbolic_trace_matches_eager(name, bn_randomizer):
 @pytest.mark.parametrize("name", PATHS)
 def test_torchvision_feature_extractor_returns_the_eager_stage_outputs(name, bn_randomizer):
     model = _eager(name, bn_randomizer)
-    seen = {}
+    extractor = create_feature_extractor(model, {"layer2": "c3", "layer4": "c5"})
+    seen = {}  # hooks added after tracing (they would be traced too); the extractor shares the stage modules
     model.layer2.register_forward_hook(lambda m, i, o: seen.setdefault("c3", o.clone()))
     model.layer4.register_forward_hook(lambda m, i, o: seen.setdefault("c5", o.clone()))
-    extractor = create_feature_extractor(model, {"layer2": "c3", "layer4": "c5"})
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
+        model(x)  # first: the hooks keep the eager outputs
         features = extractor(x)
-        model(x)
     assert torch.allclose(features["c3"], seen["c3"], atol=1e-5)
     assert torch.allclose(features["c5"], seen["c5"], atol=1e-5)
 
@@ -187,7 +187,9 @@ def test_torchvision_feature_extractor_returns_the_eager_stage_outputs(name, bn_
 def test_timm_fx_feature_backbone_matches_the_hook_backbone(name, bn_randomizer):
     hooks = _eager(name, bn_randomizer, features_only=True)
     fx = timm.create_model(name, features_only=True, feature_cls="fx").eval()
-    fx.load_state_dict(hooks.state_dict())
+    # Same weights: the FX backbone keeps the traced modules under graph_module (unused buffers dropped).
+    wanted = fx.state_dict()
+    fx.load_state_dict({f"graph_module.{k}": v for k, v in hooks.state_dict().items() if f"graph_module.{k}" in wanted})
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected, actual = hooks(x), fx(x)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,18 +54,20 @@ class SuiteResult:
     errors: int
     skipped: int
     seconds: float
+    cpu_seconds: float  # user + system time of the pytest process: comparable across loaded and idle machines
     variants_seen: frozenset[str]
     variants_expected: frozenset[str]
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.errors == 0 and self.passed > 0 and self.variants_seen == self.variants_expected
+        everything = self.variants_seen == self.variants_expected
+        return self.failed == 0 and self.errors == 0 and self.passed > 0 and everything
 
     def summary(self) -> str:
         missing = sorted(self.variants_expected - self.variants_seen)
         return (f"timm {self.timm_version}'s own model tests: {self.passed} passed, {self.failed} failed, "
                 f"{self.errors} errors, {self.skipped} skipped on {len(self.variants_seen)} of "
-                f"{len(self.variants_expected)} variants in {self.seconds:.0f} s"
+                f"{len(self.variants_expected)} variants in {self.seconds:.0f} s ({self.cpu_seconds:.0f} s of CPU)"
                 + (f"; never exercised: {', '.join(missing)}" if missing else ""))
 
 
@@ -155,11 +158,14 @@ def run_suite(extra_args: list[str] | None = None) -> SuiteResult:
         report = work / "report.xml"
         env = dict(os.environ, HF_HUB_OFFLINE="1")  # nothing selected may reach the network
         command = [sys.executable, "-m", "pytest", "test_models.py", "-q", "-p", "no:cacheprovider",
-                   "-W", "ignore::pytest.PytestUnknownMarkWarning", "-rfE", "--tb=short",
+                   "-W", "ignore::pytest.PytestUnknownMarkWarning", "-rfE", "--tb=short", "--durations=5",
                    "-k", selection(names), f"--junitxml={report}", *(extra_args or [])]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(command, cwd=work, env=env)
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if not report.is_file():
             raise SuiteUnavailable(f"pytest wrote no report (exit status {proc.returncode})")
         root = ElementTree.parse(report).getroot()
@@ -171,7 +177,7 @@ def run_suite(extra_args: list[str] | None = None) -> SuiteResult:
             errors += case.find("error") is not None
             skipped += case.find("skipped") is not None
     passed = len(ids) - failed - errors - skipped
-    return SuiteResult(version, passed, failed, errors, skipped, seconds, variants_in(ids, names),
+    return SuiteResult(version, passed, failed, errors, skipped, seconds, cpu_seconds, variants_in(ids, names),
                        frozenset(names))
 
 
