@@ -23,6 +23,7 @@ def test_every_variant_and_tag_is_selected_and_recognised():
     ids += [f"test_model_default_cfgs[1-{v.name}.{t.tag}]" for v in VARIANTS.values() for t in v.pretrained]
     assert all(_selected(test_id) for test_id in ids)
     assert variants_in(ids, NAMES) == frozenset(NAMES)
+    assert _selected("test_factory.py::test_list_models_filter_types[False]")  # the registry tests, whole
 
 
 def test_hub_tests_and_timms_own_models_are_left_out():

@@ -11,7 +11,9 @@ in bfloat16, default cfgs whose ``pool_size`` matches the features, ``features_o
    plugin discovery and lists models at collection), selecting every variant of the table by name;
 3. leave out only the tests that download pretrained weights from the Hub (``test_model_load_pretrained``,
    ``test_model_features_pretrained``): the suite has no offline mode for them. The cfgs of every tag are still
-   checked by ``test_model_default_cfgs``.
+   checked by ``test_model_default_cfgs``;
+4. run its ``tests/test_factory.py`` too (registry listing, name parsing, pretrained cfg lookups), whole: the other
+   test files name timm's own models, so only the registry tests say something about ours being registered.
 
 Exit status 0 only when nothing failed and every variant was exercised. CI runs it from ``./dev test``:
 
@@ -35,9 +37,11 @@ from pathlib import Path
 
 CACHE_ENV = "RESNET_HUB_TIMM_SDIST_CACHE"
 COMPLETE = ".complete"
-# The test files taken from the sdist: test_models.py parametrises over the registry (so over our variants);
-# conftest.py holds the fixtures its files share.
-TEST_FILES = ("test_models.py", "conftest.py")
+# The test files taken from the sdist: test_models.py parametrises over the registry (so over our variants),
+# test_factory.py checks the registry itself; conftest.py holds the fixtures timm's test files share.
+MODEL_TESTS = "test_models.py"
+REGISTRY_TESTS = "test_factory.py"
+TEST_FILES = (MODEL_TESTS, REGISTRY_TESTS, "conftest.py")
 # Tests that call create_model(..., pretrained=True): they need the real Hub.
 NEEDS_HUB = ("test_model_load_pretrained", "test_model_features_pretrained", "test_model_inference")
 
@@ -49,7 +53,8 @@ class SuiteUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class SuiteResult:
     timm_version: str
-    passed: int
+    passed: int  # test_models.py
+    registry_passed: int  # test_factory.py
     failed: int
     errors: int
     skipped: int
@@ -65,10 +70,10 @@ class SuiteResult:
 
     def summary(self) -> str:
         missing = sorted(self.variants_expected - self.variants_seen)
-        return (f"timm {self.timm_version}'s own model tests: {self.passed} passed, {self.failed} failed, "
-                f"{self.errors} errors, {self.skipped} skipped on {len(self.variants_seen)} of "
-                f"{len(self.variants_expected)} variants in {self.seconds:.0f} s ({self.cpu_seconds:.0f} s of CPU)"
-                + (f"; never exercised: {', '.join(missing)}" if missing else ""))
+        return (f"timm {self.timm_version}'s own model tests: {self.passed} passed on {len(self.variants_seen)} of "
+                f"{len(self.variants_expected)} variants, plus {self.registry_passed} registry tests passed; "
+                f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped; {self.seconds:.0f} s "
+                f"({self.cpu_seconds:.0f} s of CPU)" + (f"; never exercised: {', '.join(missing)}" if missing else ""))
 
 
 def cache_root() -> Path:
@@ -127,7 +132,8 @@ def selection(variant_names: list[str]) -> str:
     ``myse*``), minus the tests that need the Hub."""
     names = " or ".join(variant_names)
     hub = " or ".join(NEEDS_HUB)
-    return f"({names}) and not ({hub})"
+    registry = REGISTRY_TESTS.removesuffix(".py")  # a module's name is a keyword of each of its tests
+    return f"(({names}) and not ({hub})) or {registry}"
 
 
 def variants_in(test_ids: list[str], variant_names: list[str]) -> frozenset[str]:
@@ -157,7 +163,7 @@ def run_suite(extra_args: list[str] | None = None) -> SuiteResult:
         (work / "pytest.ini").write_text("[pytest]\n")  # our rootdir: neither timm's nor resnet-hub's settings
         report = work / "report.xml"
         env = dict(os.environ, HF_HUB_OFFLINE="1")  # nothing selected may reach the network
-        command = [sys.executable, "-m", "pytest", "test_models.py", "-q", "-p", "no:cacheprovider",
+        command = [sys.executable, "-m", "pytest", MODEL_TESTS, REGISTRY_TESTS, "-q", "-p", "no:cacheprovider",
                    "-W", "ignore::pytest.PytestUnknownMarkWarning", "-rfE", "--tb=short", "--durations=5",
                    "-k", selection(names), f"--junitxml={report}", *(extra_args or [])]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -170,14 +176,19 @@ def run_suite(extra_args: list[str] | None = None) -> SuiteResult:
             raise SuiteUnavailable(f"pytest wrote no report (exit status {proc.returncode})")
         root = ElementTree.parse(report).getroot()
         cases = root.iter("testcase")
-        ids, failed, errors, skipped = [], 0, 0, 0
+        ids, passed, registry_passed, failed, errors, skipped = [], 0, 0, 0, 0, 0
         for case in cases:
-            ids.append(case.get("name", ""))
-            failed += case.find("failure") is not None
-            errors += case.find("error") is not None
-            skipped += case.find("skipped") is not None
-    passed = len(ids) - failed - errors - skipped
-    return SuiteResult(version, passed, failed, errors, skipped, seconds, cpu_seconds, variants_in(ids, names),
+            outcome = next((tag for tag in ("failure", "error", "skipped") if case.find(tag) is not None), "passed")
+            failed += outcome == "failure"
+            errors += outcome == "error"
+            skipped += outcome == "skipped"
+            if case.get("classname", "").endswith(REGISTRY_TESTS.removesuffix(".py")):
+                registry_passed += outcome == "passed"
+            else:
+                ids.append(case.get("name", ""))
+                passed += outcome == "passed"
+    return SuiteResult(version, passed, registry_passed, failed, errors, skipped, seconds, cpu_seconds,
+                       variants_in(ids, names),
                        frozenset(names))
 
 
