@@ -536,6 +536,15 @@ def feature_map_size(input_size: tuple[int, int, int]) -> tuple[int, int]:
     return (-(-input_size[1] // OUTPUT_STRIDE), -(-input_size[2] // OUTPUT_STRIDE))
 
 
+def pool_sizes(preprocessing: Preprocessing) -> dict[str, tuple[int, int]]:
+    """timm's ``pool_size`` (and ``test_pool_size`` when there is a test size) for images prepared this way:
+    whoever rewrites a cfg's input sizes (fine-tuning at another size, publishing) takes these along."""
+    sizes = dict(pool_size=feature_map_size(preprocessing.input_size))
+    if preprocessing.test_input_size is not None:
+        sizes["test_pool_size"] = feature_map_size(preprocessing.test_input_size)
+    return sizes
+
+
 def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dict[str, Any]:
     """timm ``pretrained_cfg`` of one weight set (or of the untrained variant when ``tag`` is None).
 
@@ -545,13 +554,11 @@ def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dic
     preprocessing = tag.preprocessing if tag else variant.default_preprocessing
     cfg: dict[str, Any] = dict(
         num_classes=tag.num_classes if tag else 1000,
-        pool_size=feature_map_size(preprocessing.input_size),
         first_conv=variant.first_conv,
         classifier="fc",
+        **pool_sizes(preprocessing),
         **preprocessing.to_timm(),
     )
-    if preprocessing.test_input_size is not None:
-        cfg["test_pool_size"] = feature_map_size(preprocessing.test_input_size)
     if tag is not None:
         cfg.update(hf_hub_id=tag.hf_hub_id, license=tag.license, origin_url=tag.origin, notes=(tag.description,))
     return cfg
