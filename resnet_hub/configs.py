@@ -217,19 +217,6 @@ def _timm(timm_name: str, tag: str, preprocessing: Preprocessing, layout: Checkp
     )
 
 
-def _resnet(name: str, timm_name: str, layers, description: str, tags, tv_name=None, **arch) -> VariantConfig:
-    return VariantConfig(
-        name=name,
-        family="resnet",
-        layers=tuple(layers),
-        description=description,
-        timm_name=timm_name,
-        torchvision_name=tv_name,
-        pretrained=tuple(tags),
-        **arch,
-    )
-
-
 VARIANTS: dict[str, VariantConfig] = {}
 
 
@@ -238,80 +225,338 @@ def _add(cfg: VariantConfig) -> None:
     VARIANTS[cfg.name] = cfg
 
 
-# ResNet v1.5 (stride on the 3x3 conv), the torchvision / timm default.
-_add(_resnet("myresnet18", "resnet18", (2, 2, 2, 2), "ResNet-18 v1.5", [_timm("resnet18", "a1_in1k", RSB_A1), _tv("resnet18")], tv_name="resnet18", block="basic"))
-_add(_resnet("myresnet34", "resnet34", (3, 4, 6, 3), "ResNet-34 v1.5", [_timm("resnet34", "a1_in1k", RSB_A1), _tv("resnet34")], tv_name="resnet34", block="basic"))
-_add(_resnet("myresnet50", "resnet50", (3, 4, 6, 3), "ResNet-50 v1.5", [_timm("resnet50", "a1_in1k", RSB_A1), _tv("resnet50", 2), _tv("resnet50")], tv_name="resnet50"))
-_add(_resnet("myresnet101", "resnet101", (3, 4, 23, 3), "ResNet-101 v1.5", [_timm("resnet101", "a1h_in1k", RSB_A1), _tv("resnet101", 2), _tv("resnet101")], tv_name="resnet101"))
-_add(_resnet("myresnet152", "resnet152", (3, 8, 36, 3), "ResNet-152 v1.5", [_timm("resnet152", "a1h_in1k", RSB_A1), _tv("resnet152", 2), _tv("resnet152")], tv_name="resnet152"))
-# ResNet-D: deep 3x3 stem (32, 32, 64) and average-pool shortcut downsampling.
-_add(_resnet("myresnet50d", "resnet50d", (3, 4, 6, 3), "ResNet-50-D (deep stem, avg-pool downsample)", [_timm("resnet50d", "ra2_in1k", RA2), _timm("resnet50d", "a1_in1k", RSB_A1)], stem_width=32, deep_stem=True, avg_down=True))
-_add(_resnet("myresnet101d", "resnet101d", (3, 4, 23, 3), "ResNet-101-D (deep stem, avg-pool downsample)", [_timm("resnet101d", "ra2_in1k", RA2_256)], stem_width=32, deep_stem=True, avg_down=True))
-# ResNeXt: grouped 3x3 convs.
-_add(_resnet("myresnext50_32x4d", "resnext50_32x4d", (3, 4, 6, 3), "ResNeXt-50 32x4d", [_timm("resnext50_32x4d", "a1h_in1k", RSB_A1), _tv("resnext50_32x4d", 2), _tv("resnext50_32x4d")], tv_name="resnext50_32x4d", cardinality=32, base_width=4))
-_add(_resnet("myresnext101_32x8d", "resnext101_32x8d", (3, 4, 23, 3), "ResNeXt-101 32x8d", [_tv("resnext101_32x8d", 2), _tv("resnext101_32x8d"), replace(_tv("resnext101_32x8d"), tag="fb_wsl_ig1b_ft_in1k", hf_hub_id="timm/resnext101_32x8d.fb_wsl_ig1b_ft_in1k", license="cc-by-nc-4.0", origin=WSL_ORIGIN, description="Facebook WSL Instagram-1B pretrained, ImageNet-1k fine-tuned")], tv_name="resnext101_32x8d", cardinality=32, base_width=8))
-_add(_resnet("myresnext101_64x4d", "resnext101_64x4d", (3, 4, 23, 3), "ResNeXt-101 64x4d", [_timm("resnext101_64x4d", "c1_in1k", RSB_A1), _tv("resnext101_64x4d")], tv_name="resnext101_64x4d", cardinality=64, base_width=4))
-# Wide ResNet: twice the bottleneck width.
-_add(_resnet("mywide_resnet50_2", "wide_resnet50_2", (3, 4, 6, 3), "Wide ResNet-50-2", [_timm("wide_resnet50_2", "racm_in1k", RA2), _tv("wide_resnet50_2", 2), _tv("wide_resnet50_2")], tv_name="wide_resnet50_2", base_width=128))
-_add(_resnet("mywide_resnet101_2", "wide_resnet101_2", (3, 4, 23, 3), "Wide ResNet-101-2", [_tv("wide_resnet101_2", 2), _tv("wide_resnet101_2")], tv_name="wide_resnet101_2", base_width=128))
-# Squeeze-and-Excitation.
-_add(_resnet("myseresnet50", "seresnet50", (3, 4, 6, 3), "SE-ResNet-50", [_timm("seresnet50", "ra2_in1k", RA2), _timm("seresnet50", "a1_in1k", RSB_A1)], se=True))
-_add(_resnet("myseresnext50_32x4d", "seresnext50_32x4d", (3, 4, 6, 3), "SE-ResNeXt-50 32x4d", [_timm("seresnext50_32x4d", "racm_in1k", RA2)], se=True, cardinality=32, base_width=4))
-# The original v1 layout (stride on the first 1x1, conv bias) exactly as Keras Applications builds it.
-for _depth, _layers in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 36, 3))):
-    _add(
-        VariantConfig(
-            name=f"myresnet{_depth}_v1",
-            family="resnet",
-            layers=_layers,
-            description=f"ResNet-{_depth} v1 (stride in the 1x1 conv, conv bias), Keras Applications layout",
-            stride_in_1x1=True,
-            conv_bias=True,
-            norm_eps=1.001e-5,
-            keras_name=f"ResNet{_depth}",
-            default_preprocessing=KERAS_CAFFE,
-        )
-    )
-# ResNetV2: pre-activation bottlenecks, timm's layout (stride in the first block of a stage).
-for _depth, _layers in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3))):
-    _add(
-        VariantConfig(
-            name=f"myresnetv2_{_depth}",
-            family="resnetv2",
-            layers=_layers,
-            description=f"ResNetV2-{_depth} (pre-activation)",
-            timm_name=f"resnetv2_{_depth}",
-            default_preprocessing=RSB_A1H_INCEPTION,
-            pretrained=(_timm(f"resnetv2_{_depth}", "a1h_in1k", RSB_A1H_INCEPTION, layout="timm_resnetv2"),),
-        )
-    )
-# ResNetV2 as Keras Applications builds it (stride in the last block of a stage, biases, zero-padded pool).
-for _depth, _layers in ((50, (3, 4, 6, 3)), (101, (3, 4, 23, 3)), (152, (3, 8, 36, 3))):
-    _add(
-        VariantConfig(
-            name=f"myresnetv2_{_depth}_keras",
-            family="resnetv2",
-            layers=_layers,
-            description=f"ResNetV2-{_depth} (pre-activation), Keras Applications layout",
-            norm_eps=1.001e-5,
-            keras_v2_layout=True,
-            keras_name=f"ResNet{_depth}V2",
-            default_preprocessing=KERAS_TF,
-        )
-    )
+STAGES_18 = (2, 2, 2, 2)
+STAGES_34_50 = (3, 4, 6, 3)
+STAGES_101 = (3, 4, 23, 3)
+STAGES_152 = (3, 8, 36, 3)
+
+# --- ResNet v1.5 (stride on the 3x3 conv), the torchvision / timm default ----------------------------
+_add(VariantConfig(
+    name="myresnet18",
+    family="resnet",
+    layers=STAGES_18,
+    description="ResNet-18 v1.5",
+    block="basic",
+    timm_name="resnet18",
+    torchvision_name="resnet18",
+    pretrained=(
+        _timm("resnet18", "a1_in1k", RSB_A1),
+        _tv("resnet18"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnet34",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="ResNet-34 v1.5",
+    block="basic",
+    timm_name="resnet34",
+    torchvision_name="resnet34",
+    pretrained=(
+        _timm("resnet34", "a1_in1k", RSB_A1),
+        _tv("resnet34"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnet50",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="ResNet-50 v1.5",
+    timm_name="resnet50",
+    torchvision_name="resnet50",
+    pretrained=(
+        _timm("resnet50", "a1_in1k", RSB_A1),
+        _tv("resnet50", version=2),
+        _tv("resnet50"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnet101",
+    family="resnet",
+    layers=STAGES_101,
+    description="ResNet-101 v1.5",
+    timm_name="resnet101",
+    torchvision_name="resnet101",
+    pretrained=(
+        _timm("resnet101", "a1h_in1k", RSB_A1),
+        _tv("resnet101", version=2),
+        _tv("resnet101"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnet152",
+    family="resnet",
+    layers=STAGES_152,
+    description="ResNet-152 v1.5",
+    timm_name="resnet152",
+    torchvision_name="resnet152",
+    pretrained=(
+        _timm("resnet152", "a1h_in1k", RSB_A1),
+        _tv("resnet152", version=2),
+        _tv("resnet152"),
+    ),
+))
+
+# --- ResNet-D: deep 3x3 stem (32, 32, 64) and average-pool shortcut downsampling ----------------------
+_add(VariantConfig(
+    name="myresnet50d",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="ResNet-50-D (deep stem, avg-pool downsample)",
+    stem_width=32,
+    deep_stem=True,
+    avg_down=True,
+    timm_name="resnet50d",
+    pretrained=(
+        _timm("resnet50d", "ra2_in1k", RA2),
+        _timm("resnet50d", "a1_in1k", RSB_A1),
+    ),
+))
+_add(VariantConfig(
+    name="myresnet101d",
+    family="resnet",
+    layers=STAGES_101,
+    description="ResNet-101-D (deep stem, avg-pool downsample)",
+    stem_width=32,
+    deep_stem=True,
+    avg_down=True,
+    timm_name="resnet101d",
+    pretrained=(
+        _timm("resnet101d", "ra2_in1k", RA2_256),
+    ),
+))
+
+# --- ResNeXt: grouped 3x3 convs ----------------------------------------------------------------------
+_add(VariantConfig(
+    name="myresnext50_32x4d",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="ResNeXt-50 32x4d",
+    cardinality=32,
+    base_width=4,
+    timm_name="resnext50_32x4d",
+    torchvision_name="resnext50_32x4d",
+    pretrained=(
+        _timm("resnext50_32x4d", "a1h_in1k", RSB_A1),
+        _tv("resnext50_32x4d", version=2),
+        _tv("resnext50_32x4d"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnext101_32x8d",
+    family="resnet",
+    layers=STAGES_101,
+    description="ResNeXt-101 32x8d",
+    cardinality=32,
+    base_width=8,
+    timm_name="resnext101_32x8d",
+    torchvision_name="resnext101_32x8d",
+    pretrained=(
+        _tv("resnext101_32x8d", version=2),
+        _tv("resnext101_32x8d"),
+        PretrainedTag(
+            tag="fb_wsl_ig1b_ft_in1k",
+            hf_hub_id="timm/resnext101_32x8d.fb_wsl_ig1b_ft_in1k",
+            preprocessing=TV1,
+            license="cc-by-nc-4.0",
+            origin=WSL_ORIGIN,
+            description="Facebook WSL Instagram-1B pretrained, ImageNet-1k fine-tuned",
+        ),
+    ),
+))
+_add(VariantConfig(
+    name="myresnext101_64x4d",
+    family="resnet",
+    layers=STAGES_101,
+    description="ResNeXt-101 64x4d",
+    cardinality=64,
+    base_width=4,
+    timm_name="resnext101_64x4d",
+    torchvision_name="resnext101_64x4d",
+    pretrained=(
+        _timm("resnext101_64x4d", "c1_in1k", RSB_A1),
+        _tv("resnext101_64x4d"),
+    ),
+))
+
+# --- Wide ResNet: twice the bottleneck width ---------------------------------------------------------
+_add(VariantConfig(
+    name="mywide_resnet50_2",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="Wide ResNet-50-2",
+    base_width=128,
+    timm_name="wide_resnet50_2",
+    torchvision_name="wide_resnet50_2",
+    pretrained=(
+        _timm("wide_resnet50_2", "racm_in1k", RA2),
+        _tv("wide_resnet50_2", version=2),
+        _tv("wide_resnet50_2"),
+    ),
+))
+_add(VariantConfig(
+    name="mywide_resnet101_2",
+    family="resnet",
+    layers=STAGES_101,
+    description="Wide ResNet-101-2",
+    base_width=128,
+    timm_name="wide_resnet101_2",
+    torchvision_name="wide_resnet101_2",
+    pretrained=(
+        _tv("wide_resnet101_2", version=2),
+        _tv("wide_resnet101_2"),
+    ),
+))
+
+# --- Squeeze-and-Excitation --------------------------------------------------------------------------
+_add(VariantConfig(
+    name="myseresnet50",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="SE-ResNet-50",
+    se=True,
+    timm_name="seresnet50",
+    pretrained=(
+        _timm("seresnet50", "ra2_in1k", RA2),
+        _timm("seresnet50", "a1_in1k", RSB_A1),
+    ),
+))
+_add(VariantConfig(
+    name="myseresnext50_32x4d",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="SE-ResNeXt-50 32x4d",
+    cardinality=32,
+    base_width=4,
+    se=True,
+    timm_name="seresnext50_32x4d",
+    pretrained=(
+        _timm("seresnext50_32x4d", "racm_in1k", RA2),
+    ),
+))
+
+# --- The original v1 layout (stride on the first 1x1, conv bias) exactly as Keras Applications builds it
+_add(VariantConfig(
+    name="myresnet50_v1",
+    family="resnet",
+    layers=STAGES_34_50,
+    description="ResNet-50 v1 (stride in the 1x1 conv, conv bias), Keras Applications layout",
+    stride_in_1x1=True,
+    conv_bias=True,
+    norm_eps=1.001e-5,
+    keras_name="ResNet50",
+    default_preprocessing=KERAS_CAFFE,
+))
+_add(VariantConfig(
+    name="myresnet101_v1",
+    family="resnet",
+    layers=STAGES_101,
+    description="ResNet-101 v1 (stride in the 1x1 conv, conv bias), Keras Applications layout",
+    stride_in_1x1=True,
+    conv_bias=True,
+    norm_eps=1.001e-5,
+    keras_name="ResNet101",
+    default_preprocessing=KERAS_CAFFE,
+))
+_add(VariantConfig(
+    name="myresnet152_v1",
+    family="resnet",
+    layers=STAGES_152,
+    description="ResNet-152 v1 (stride in the 1x1 conv, conv bias), Keras Applications layout",
+    stride_in_1x1=True,
+    conv_bias=True,
+    norm_eps=1.001e-5,
+    keras_name="ResNet152",
+    default_preprocessing=KERAS_CAFFE,
+))
+
+# --- ResNetV2: pre-activation bottlenecks, timm's layout (stride in the first block of a stage) ---------
+_add(VariantConfig(
+    name="myresnetv2_50",
+    family="resnetv2",
+    layers=STAGES_34_50,
+    description="ResNetV2-50 (pre-activation)",
+    timm_name="resnetv2_50",
+    default_preprocessing=RSB_A1H_INCEPTION,
+    pretrained=(
+        _timm("resnetv2_50", "a1h_in1k", RSB_A1H_INCEPTION, layout="timm_resnetv2"),
+    ),
+))
+_add(VariantConfig(
+    name="myresnetv2_101",
+    family="resnetv2",
+    layers=STAGES_101,
+    description="ResNetV2-101 (pre-activation)",
+    timm_name="resnetv2_101",
+    default_preprocessing=RSB_A1H_INCEPTION,
+    pretrained=(
+        _timm("resnetv2_101", "a1h_in1k", RSB_A1H_INCEPTION, layout="timm_resnetv2"),
+    ),
+))
+
+# --- ResNetV2 as Keras Applications builds it (stride in the last block of a stage, biases, zero-padded pool)
+_add(VariantConfig(
+    name="myresnetv2_50_keras",
+    family="resnetv2",
+    layers=STAGES_34_50,
+    description="ResNetV2-50 (pre-activation), Keras Applications layout",
+    norm_eps=1.001e-5,
+    keras_v2_layout=True,
+    keras_name="ResNet50V2",
+    default_preprocessing=KERAS_TF,
+))
+_add(VariantConfig(
+    name="myresnetv2_101_keras",
+    family="resnetv2",
+    layers=STAGES_101,
+    description="ResNetV2-101 (pre-activation), Keras Applications layout",
+    norm_eps=1.001e-5,
+    keras_v2_layout=True,
+    keras_name="ResNet101V2",
+    default_preprocessing=KERAS_TF,
+))
+_add(VariantConfig(
+    name="myresnetv2_152_keras",
+    family="resnetv2",
+    layers=STAGES_152,
+    description="ResNetV2-152 (pre-activation), Keras Applications layout",
+    norm_eps=1.001e-5,
+    keras_v2_layout=True,
+    keras_name="ResNet152V2",
+    default_preprocessing=KERAS_TF,
+))
+
+# Every stride-2 step of every variant (7x7 / 3x3 stem conv, the stem max-pool, the strided convs and pools of
+# the stages) rounds up, so the final feature map is ceil(input / 32) on each side.
+OUTPUT_STRIDE = 32
+
+
+def feature_map_size(input_size: tuple[int, int, int]) -> tuple[int, int]:
+    """Height and width of ``forward_features``' output for a (C, H, W) input: timm's ``pool_size``."""
+    return (-(-input_size[1] // OUTPUT_STRIDE), -(-input_size[2] // OUTPUT_STRIDE))
+
+
+def pool_sizes(preprocessing: Preprocessing) -> dict[str, tuple[int, int]]:
+    """timm's ``pool_size`` (and ``test_pool_size`` when there is a test size) for images prepared this way:
+    whoever rewrites a cfg's input sizes (fine-tuning at another size, publishing) takes these along."""
+    sizes = dict(pool_size=feature_map_size(preprocessing.input_size))
+    if preprocessing.test_input_size is not None:
+        sizes["test_pool_size"] = feature_map_size(preprocessing.test_input_size)
+    return sizes
 
 
 def pretrained_cfg_for(variant: VariantConfig, tag: PretrainedTag | None) -> dict[str, Any]:
     """timm ``pretrained_cfg`` of one weight set (or of the untrained variant when ``tag`` is None).
 
+    ``pool_size`` (and ``test_pool_size``) follow the weight set's input sizes: a 176 px tag has a 6 x 6 map.
     Lives here, not in ``registry``, because it only reads the table: ``resnet-hub info`` shows it without
     importing timm (``registry`` re-exports it for the code that registers with timm)."""
     preprocessing = tag.preprocessing if tag else variant.default_preprocessing
     cfg: dict[str, Any] = dict(
         num_classes=tag.num_classes if tag else 1000,
-        pool_size=(7, 7),
         first_conv=variant.first_conv,
         classifier="fc",
+        **pool_sizes(preprocessing),
         **preprocessing.to_timm(),
     )
     if tag is not None:

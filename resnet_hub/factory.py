@@ -107,6 +107,8 @@ def create_model(
     ``timm.data.resolve_data_config(model=model)`` gives the preprocessing the weights were trained with.
     ``hub_org`` / ``hub_revision`` point pretrained downloads at a mirror organisation or pin a revision
     (defaults: ``$RESNET_HUB_ORG`` / ``$RESNET_HUB_REVISION``, else the table's repos at ``main``).
+    ``device`` / ``dtype`` (in ``kwargs``) are timm's factory arguments: ``device="meta"`` builds without
+    allocating weights, ``dtype=torch.bfloat16`` builds in bfloat16.
     """
     if not isinstance(name, str) or not name:
         get_variant(name)  # raises ModelArgumentError: a name is needed
@@ -124,6 +126,10 @@ def create_model(
 
     from .weights import load_weights_into
 
+    if weights is not None:  # (pretrained loads are checked by the entrypoint, registry.build_variant)
+        from .registry import check_factory_args
+
+        check_factory_args(name, kwargs, loads_weights=True)  # a meta-device model cannot take the file
     hub_args = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items() if v is not None}
     model = timm.create_model(name, pretrained=pretrained, **hub_args, **kwargs)
     if weights is not None:

@@ -2,9 +2,13 @@
 
 They are written here rather than imported from timm so the models stand on their own, but their
 parameter names follow timm's so checkpoints load without remapping.
+
+TorchScript compiles the modules here (``torch.jit.script``), so annotations stay real objects it can read
+(no ``from __future__ import annotations``; ``Optional[...]`` rather than ``X | None``), and every module
+takes timm's ``device`` / ``dtype`` factory arguments (meta-device or bfloat16 creation).
 """
 
-from __future__ import annotations
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +25,20 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 class SqueezeExcite(nn.Module):
     """Channel attention from 'Squeeze-and-Excitation Networks'; names match timm's ``SEModule``."""
 
-    def __init__(self, channels: int, rd_ratio: float = 1.0 / 16, rd_divisor: int = 8) -> None:
+    def __init__(
+        self,
+        channels: int,
+        rd_ratio: float = 1.0 / 16,
+        rd_divisor: int = 8,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
         super().__init__()
+        dd = dict(device=device, dtype=dtype)
         rd_channels = make_divisible(channels * rd_ratio, rd_divisor)
-        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True)
+        self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True, **dd)
         self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=True)
+        self.fc2 = nn.Conv2d(rd_channels, channels, kernel_size=1, bias=True, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3), keepdim=True)
@@ -45,7 +57,8 @@ class DropPath(nn.Module):
         if self.drop_prob == 0.0 or not self.training:
             return x
         keep_prob = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+        # Residual branches are NCHW: one draw per sample, written so TorchScript and FX can read it.
+        mask = x.new_empty([x.shape[0], 1, 1, 1]).bernoulli_(keep_prob)
         return x * mask.div_(keep_prob)
 
     def extra_repr(self) -> str:
@@ -81,20 +94,45 @@ class GlobalPool(nn.Module):
         return f"pool_type={self.pool_type!r}"
 
 
-def build_classifier(num_features: int, num_classes: int, pool_type: str) -> tuple[GlobalPool, nn.Module]:
+def build_classifier(
+    num_features: int,
+    num_classes: int,
+    pool_type: str,
+    device: Optional[torch.device] = None,
+    dtype: Optional[torch.dtype] = None,
+) -> Tuple[GlobalPool, nn.Module]:
     """Pooling plus a linear classifier; ``num_classes=0`` leaves pooled features (timm's convention)."""
     if not pool_type and num_classes:
         raise ValueError(
             "global_pool='' (no pooling) only works with num_classes=0: a linear classifier needs pooled features"
         )
     pool = GlobalPool(pool_type)
-    fc = nn.Linear(num_features * pool.feature_multiplier, num_classes) if num_classes > 0 else nn.Identity()
+    fc: nn.Module = nn.Identity()
+    if num_classes > 0:
+        fc = nn.Linear(num_features * pool.feature_multiplier, num_classes, device=device, dtype=dtype)
     return pool, fc
 
 
-def check_input(x: torch.Tensor, in_chans: int, model_name: str) -> None:
-    """Fail early with a readable message instead of a cryptic conv error deep in the network."""
+def is_tracing() -> bool:
+    """True while the model is being compiled or traced into a graph (TorchScript, ``torch.jit.trace``, FX).
+
+    The input checks below compare the input's shape and dtype in Python; under FX symbolic tracing those are
+    proxies that cannot decide an ``if`` (``TraceError``), and a traced graph must not depend on them, so the
+    checks step aside there and only guard eager calls. ``torch.compile`` / ``torch.export`` still run them:
+    Dynamo folds them into shape guards."""
     if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return True
+    fx = torch.fx._symbolic_trace
+    # is_fx_symbolic_tracing (torch >= 2.3) is False under torch.compile / export, whose fake tensors are fine.
+    probe = getattr(fx, "is_fx_symbolic_tracing", None) or fx.is_fx_tracing
+    return bool(probe())
+
+
+def check_input(x: torch.Tensor, in_chans: int, model_name: str) -> None:
+    """Fail early with a readable message instead of a cryptic conv error deep in the network.
+
+    Callers guard the call with ``if not torch.jit.is_scripting()`` so TorchScript never compiles it."""
+    if is_tracing():
         return
     from .errors import InputShapeError
 
@@ -118,7 +156,7 @@ def check_input(x: torch.Tensor, in_chans: int, model_name: str) -> None:
 def check_input_dtype(x: torch.Tensor, weight_dtype: torch.dtype, model_name: str) -> None:
     """Say what to do about an input whose dtype the weights cannot take (PyTorch's own message names C++
     types deep inside the first convolution). Under autocast mixed dtypes are intended and left alone."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or x.dtype == weight_dtype:
+    if is_tracing() or x.dtype == weight_dtype:
         return
     if torch.is_autocast_enabled(x.device.type):
         return

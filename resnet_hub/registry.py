@@ -38,6 +38,7 @@ def build_variant(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modu
     variant = VARIANTS[name]
     check_model_args(name, kwargs)
     check_build_request(name, kwargs)  # head size and a given pretrained_cfg, before anything is allocated
+    kwargs = check_factory_args(name, kwargs, loads_weights=pretrained)
     model_cls = model_class(variant)
     model_args = dict(variant.model_args(), model_name=name)
     model_args.update(kwargs)
@@ -69,7 +70,8 @@ def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
 
     in_chans = kwargs.get("in_chans", 3)
     if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
-        raise ModelArgumentError(f"in_chans must be a whole number >= 1 (3 for RGB, 1 for greyscale); got {in_chans!r}.")
+        raise ModelArgumentError(f"in_chans must be a whole number >= 1 (3 for RGB, 1 for greyscale); "
+                                 f"got {in_chans!r}.")
     num_classes = kwargs.get("num_classes", 0)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise ModelArgumentError(f"num_classes must be a whole number >= 0 (0 drops the classifier); "
@@ -92,6 +94,79 @@ def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
     bad = [i for i in indices if isinstance(i, bool) or not isinstance(i, int) or not -levels <= i < levels]
     if bad or not indices:
         raise ModelArgumentError(f"out_indices {tuple(indices)} are out of range ({bad or 'empty'}): {valid}.")
+
+
+# dtype names accepted besides torch.dtype objects (JSON configs, torch.hub calls written as strings).
+FLOAT_DTYPES = {
+    "float32": "float32", "float": "float32", "bfloat16": "bfloat16",
+    "float16": "float16", "half": "float16", "float64": "float64", "double": "float64",
+}
+
+
+def check_factory_args(name: str, kwargs: dict[str, Any], loads_weights: bool = False) -> dict[str, Any]:
+    """timm's ``device`` / ``dtype`` factory arguments, checked before anything is built: each mistake is one
+    line saying what to pass (PyTorch's own messages come from deep inside the first conv or the CUDA driver).
+
+    Returns the kwargs with a dtype name ('bfloat16') turned into its ``torch.dtype``. ``loads_weights``: the
+    caller will copy weights into the model, which a meta-device model cannot hold."""
+    import torch
+
+    from .errors import DeviceError, ModelArgumentError
+
+    kwargs = dict(kwargs)
+    dtype = kwargs.get("dtype")
+    if dtype is not None:
+        if isinstance(dtype, str) and dtype.removeprefix("torch.") in FLOAT_DTYPES:
+            dtype = kwargs["dtype"] = getattr(torch, FLOAT_DTYPES[dtype.removeprefix("torch.")])
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.itemsize < 2:
+            raise ModelArgumentError(f"dtype={dtype!r} cannot hold {name}'s weights: pass a floating-point dtype, "
+                                     "torch.float32, torch.bfloat16, torch.float16 or torch.float64 (or its name).")
+    device = kwargs.get("device")
+    if device is not None:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise DeviceError(f"Unknown device {device!r}: use 'cpu', 'cuda' / 'cuda:N' for an NVIDIA GPU, 'mps' "
+                              "on Apple silicon, or 'meta' to build the model without allocating weights.") from None
+        _check_device_exists(resolved, device)
+    else:
+        get_default = getattr(torch, "get_default_device", None)  # torch >= 2.3: a `with torch.device(...)` block
+        resolved = get_default() if get_default is not None else torch.device("cpu")
+    if loads_weights and resolved.type == "meta":
+        raise DeviceError(f"{name} on device 'meta' has no storage, so weights cannot be loaded into it (timm "
+                          "would leave every tensor empty): build on a real device, or build on meta without "
+                          "weights, then model.to_empty(device='cpu') and load_state_dict.")
+    return kwargs
+
+
+def _check_device_exists(device: Any, asked: Any) -> None:
+    """``cuda`` without a GPU (or ``cuda:3`` on a one-GPU machine) fails here, not in the driver."""
+    import torch
+
+    from .errors import DeviceError
+
+    if device.type in ("cpu", "meta"):
+        return
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (f"no GPU is visible (this PyTorch is built for CUDA {torch.version.cuda})" if torch.version.cuda
+                   else "this PyTorch is a CPU-only build")
+            raise DeviceError(f"device={asked!r} was asked for, but {why}; use device='cpu'.")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device={asked!r}: this machine has {count} CUDA device(s), numbered 0..{count - 1}.")
+        return
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"device={asked!r} needs Apple's Metal (MPS) backend, which is not available here; "
+                              "use device='cpu'.")
+        return
+    try:  # other backends (xpu, ...): asking for an empty tensor is the check PyTorch itself would make
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0].split(". ")[0][:160]
+        raise DeviceError(f"device={asked!r} is not usable here ({first}); use device='cpu'.") from None
 
 
 def _pretrained_mismatch(name: str, model_args: dict[str, Any], exc: RuntimeError) -> Exception:

@@ -3,12 +3,11 @@
 Two layouts exist in the wild and both are supported, because their checkpoints are not interchangeable:
 timm's (stride in the first block of each stage, no conv biases) and Keras Applications' (stride in the
 last block of a stage, a max-pool shortcut there, biases on convs that no norm follows, zero-padded stem
-pool). Module names are our own; ``converters.timm_resnetv2`` maps timm's keys onto them.
+pool). Module names are our own; ``converters.timm_resnetv2`` maps timm's keys onto them. Constructors take
+timm's ``device`` / ``dtype`` factory arguments; annotations stay real objects ``torch.jit.script`` can read.
 """
 
-from __future__ import annotations
-
-from typing import Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,18 +31,23 @@ class PreActBottleneck(nn.Module):
         output_bias: bool = False,
         norm_eps: float = 1e-5,
         drop_path: float = 0.0,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
+        dd: Dict[str, Any] = dict(device=device, dtype=dtype)
         out_chs = planes * self.expansion
-        self.norm1 = nn.BatchNorm2d(in_chs, eps=norm_eps)
-        self.conv1 = nn.Conv2d(in_chs, planes, 1, bias=False)
-        self.norm2 = nn.BatchNorm2d(planes, eps=norm_eps)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.norm3 = nn.BatchNorm2d(planes, eps=norm_eps)
-        self.conv3 = nn.Conv2d(planes, out_chs, 1, bias=output_bias)
+        self.norm1 = nn.BatchNorm2d(in_chs, eps=norm_eps, **dd)
+        self.conv1 = nn.Conv2d(in_chs, planes, 1, bias=False, **dd)
+        self.norm2 = nn.BatchNorm2d(planes, eps=norm_eps, **dd)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False, **dd)
+        self.norm3 = nn.BatchNorm2d(planes, eps=norm_eps, **dd)
+        self.conv3 = nn.Conv2d(planes, out_chs, 1, bias=output_bias, **dd)
+        self.downsample: Optional[nn.Module]
+        self.pool_shortcut: Optional[nn.Module]
         if project:
-            self.downsample: nn.Module | None = nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=output_bias)
-            self.pool_shortcut: nn.Module | None = None
+            self.downsample = nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=output_bias, **dd)
+            self.pool_shortcut = None
         else:
             self.downsample = None
             # Keras subsamples an identity shortcut with a 1x1 max-pool when the block strides.
@@ -84,17 +88,20 @@ class ResNetV2(TimmModelMixin, nn.Module):
         drop_path_rate: float = 0.0,
         zero_init_last: bool = True,
         model_name: str = "ResNetV2",
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
         if len(layers) != 4:
             raise ValueError(f"layers must list 4 stage depths, got {tuple(layers)}")
+        dd: Dict[str, Any] = dict(device=device, dtype=dtype)
         self.model_name = model_name
         self.in_chans = in_chans
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
-        self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=keras_layout)
+        self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=keras_layout, **dd)
         # Keras pads with zeros before pooling un-normalised stem outputs, which can be negative, so a
         # -inf padded torch max-pool would differ at the borders.
         self.maxpool = (
@@ -123,6 +130,7 @@ class ResNetV2(TimmModelMixin, nn.Module):
                         output_bias=keras_layout,
                         norm_eps=norm_eps,
                         drop_path=drop_path_rate * block_index / max(total_blocks - 1, 1),
+                        **dd,
                     )
                 )
                 reduction *= stride
@@ -132,14 +140,15 @@ class ResNetV2(TimmModelMixin, nn.Module):
             self.add_module(name, nn.Sequential(*blocks))
             self.feature_info.append(dict(num_chs=out_chs, reduction=reduction, module=name))
 
-        self.norm = nn.BatchNorm2d(in_chs, eps=norm_eps)
+        self.norm = nn.BatchNorm2d(in_chs, eps=norm_eps, **dd)
         self.act = nn.ReLU(inplace=True)
-        self.num_features = self.head_hidden_size = in_chs
-        self.global_pool, self.fc = build_classifier(self.num_features, num_classes, global_pool)
+        self.num_features = in_chs
+        self.global_pool, self.fc = build_classifier(self.num_features, num_classes, global_pool, **dd)
+        self.head_hidden_size = self.num_features * self.global_pool.feature_multiplier
         self.init_weights(zero_init_last)
 
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_chans, self.model_name)
+        if not torch.jit.is_scripting():  # eager-only check; TorchScript does not compile this branch
+            check_input(x, self.in_chans, self.model_name)
         x = self.maxpool(self.conv1(x))
         return self.act(self.norm(self.run_stages(x)))
