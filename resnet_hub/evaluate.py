@@ -26,6 +26,14 @@ class ClassAccuracy:
     top1: float
 
 
+@dataclass(frozen=True)
+class Confusion:
+    """Counts of (true class, predicted class) over the data's classes, in ``per_class`` order."""
+
+    counts: list[list[int]]  # counts[i][j]: images of class i predicted as class j
+    other: list[int]  # images of class i predicted as a model class the data does not have
+
+
 @dataclass
 class Evaluation:
     """Accuracy of one model on one labelled dataset (fractions 0-1)."""
@@ -40,12 +48,14 @@ class Evaluation:
     preprocessing: dict[str, Any]
     skipped: list[SkippedFile] = field(default_factory=list)
     predictions: Any = None  # (n,) predicted model indices, for agreement between two evaluations
+    confusion: Confusion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(top1=self.top1, top5=self.top5, n=self.n, target=self.target, runtime=self.runtime,
                     data=self.data, preprocessing=self.preprocessing,
                     per_class=[asdict(c) for c in self.per_class],
-                    skipped=[asdict(s) for s in self.skipped])
+                    skipped=[asdict(s) for s in self.skipped],
+                    **({"confusion": asdict(self.confusion)} if self.confusion is not None else {}))
 
 
 def class_mapping(data_classes: Sequence[str], label_names: Sequence[str] | None, num_classes: int) -> list[int]:
@@ -79,6 +89,7 @@ class PreparedData:
     labels: Any  # (N,) model indices
     skipped: list[SkippedFile]
     data_config: dict[str, Any]
+    mapping: list[int] | None = None  # model index of each data class
 
 
 def prepare(
@@ -98,7 +109,8 @@ def prepare(
     mapping = mapping_for(images.classes)
     inputs, labels, skipped = stacked(images, eval_transform(data_config), limit)
     model_labels = torch.tensor(mapping)[labels]
-    return PreparedData(images=images, inputs=inputs, labels=model_labels, skipped=skipped, data_config=data_config)
+    return PreparedData(images=images, inputs=inputs, labels=model_labels, skipped=skipped, data_config=data_config,
+                        mapping=list(mapping))
 
 
 def score(
@@ -136,7 +148,22 @@ def score(
     return Evaluation(top1=int(hit1.sum()) / n, top5=int(hit5.sum()) / n, n=n, per_class=per_class,
                       target=target, runtime=runtime, data=prepared.images.describe(),
                       preprocessing=_jsonable(prepared.data_config), skipped=list(prepared.skipped),
-                      predictions=best[:, 0])
+                      predictions=best[:, 0], confusion=_confusion(prepared, data_labels, best[:, 0]))
+
+
+def _confusion(prepared: PreparedData, data_labels, predicted) -> Confusion | None:
+    if prepared.mapping is None:
+        return None
+    classes = len(prepared.images.classes)
+    column = {model_index: data_index for data_index, model_index in enumerate(prepared.mapping)}
+    counts = [[0] * classes for _ in range(classes)]
+    other = [0] * classes
+    for truth, guess in zip(data_labels.tolist(), predicted.tolist()):
+        if guess in column:
+            counts[truth][column[guess]] += 1
+        else:
+            other[truth] += 1
+    return Confusion(counts=counts, other=other)
 
 
 def _readable_mask(prepared: PreparedData):
