@@ -140,15 +140,19 @@ def confusion_matrix(
     normalised = shown / np.maximum(totals, 1)[:, None]
     accuracy = np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), 0.0)
 
-    side = min(max(4.0, 0.42 * n + 2.0), 24.0)
-    fig = _figure(side + max(3.0, 0.25 * n + 2.0), side)
-    matrix_ax, bars_ax = fig.subplots(1, 2, width_ratios=[side, max(2.5, 0.18 * n + 1.5)])
-    image = matrix_ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
-    fig.colorbar(image, ax=matrix_ax, fraction=0.046, pad=0.02, label="share of the true class")
     names = [_text(c, MAX_LABEL_CHARS) for c in classes]
     columns = names + (["other"] if with_other else [])
-    if n <= MAX_LABELLED_CLASSES:
-        matrix_ax.set_xticks(range(len(columns)), columns, rotation=90 if n > 10 else 0)
+    labelled = n <= MAX_LABELLED_CLASSES
+    label_in = 0.3 + 0.075 * max(len(c) for c in columns) if labelled else 0.3  # room for the tick labels
+    side = min(max(3.0, 0.45 * len(columns)), 20.0)
+    fig = _figure(label_in + side + 1.2 + 3.0, label_in + side + 1.0)
+    matrix_ax, bars_ax = fig.subplots(1, 2, width_ratios=[side + 1.0, 3.0])
+    fig.get_layout_engine().set(wspace=0.06)
+    image = matrix_ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    fig.colorbar(image, ax=matrix_ax, fraction=0.046, pad=0.02, label="share of the true class")
+    if labelled:
+        rotate = len(columns) > 10 or max(len(c) for c in columns) > 3
+        matrix_ax.set_xticks(range(len(columns)), columns, rotation=90 if rotate else 0)
         matrix_ax.set_yticks(range(n), names)
     else:
         matrix_ax.set_xticks([])
@@ -164,7 +168,7 @@ def confusion_matrix(
     bars_ax.barh(positions, 100 * accuracy, color="C0")
     bars_ax.set_ylim(n - 0.5, -0.5)  # the same row order as the matrix
     bars_ax.set_xlim(0, 100)
-    bars_ax.set_yticks(positions, names if n <= MAX_LABELLED_CLASSES else [""] * n)
+    bars_ax.set_yticks(positions, [""] * n)  # the rows of the matrix beside it, in the same order
     bars_ax.set(xlabel="top-1 (%)", title="Per-class accuracy")
     bars_ax.grid(axis="x", alpha=0.3)
     if n <= MAX_ANNOTATED_CLASSES:
@@ -228,7 +232,8 @@ def benchmark_rates(
                    label=f"{name} GEMM ceiling: {rate:.0f} img/s ({report.ceilings[name].gops:.0f} GOP/s)")
     ax.set_yticks(positions, labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, 1.35 * max(rates + list(ceilings.values())))
+    xlim = (0.0, 1.35 * max(rates + list(ceilings.values())))  # room for the labels after the longest bar
+    ax.set_xlim(*xlim)
     ax.set(xlabel="images per second (higher is better)")
     ax.grid(axis="x", alpha=0.3)
     if ceilings:
@@ -237,7 +242,7 @@ def benchmark_rates(
                                 f"{report.threads} threads", 100))
     data = dict(kind="benchmark", backends=[r.backend for r in rows], img_per_s=rates,
                 arithmetic=[r.arithmetic for r in rows], ceiling_img_per_s=ceilings,
-                gflops_per_image=per_image)
+                gflops_per_image=per_image, xlim=list(xlim))
     return _save(fig, path, data, {"rates": ax}, overwrite)
 
 

@@ -20,6 +20,8 @@ def evaluate_command(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate at most this many images."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (PyTorch targets)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (top1, top5, n, per_class, ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the confusion matrix and per-class "
+                                                             "accuracy into this .png (the plots extra)."),
 ) -> None:
     """Evaluate a model or an exported artifact on labelled images, with the preprocessing its weights expect."""
     from rich.console import Console
@@ -29,6 +31,10 @@ def evaluate_command(
     from ..evaluate import evaluate
 
     err = Console(stderr=True)
+    if plot is not None:
+        from ..plots import check_plot_path
+
+        check_plot_path(plot, purpose="evaluate --plot")  # before the work: the extra is there, the path is free
     resolved: object = target
     if Path(target).is_dir():
         from ..export.runtime import export_target
@@ -42,6 +48,10 @@ def evaluate_command(
     for skipped in result.skipped:
         err.print(f"[yellow]Warning:[/yellow] skipped {escape(skipped.path)}: {escape(skipped.reason)}",
                   highlight=False)
+    if plot is not None:
+        from ..plots import evaluation_picture
+
+        err.print(f"wrote {escape(str(evaluation_picture(result, plot).path))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

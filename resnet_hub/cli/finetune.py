@@ -39,6 +39,10 @@ def finetune_command(
     if weights is not None and pretrained:
         raise typer.BadParameter("pass either --weights FILE or --pretrained, not both")
     err = Console(stderr=True)
+    curves = output.with_suffix(".png")  # the training curves, drawn beside the weights (the plots extra)
+    if curves.exists() and not force:
+        raise typer.BadParameter(f"{curves} (where the training curves go) already exists; pass --force to replace it",
+                                 param_hint="--output")
     options = FinetuneOptions(epochs=epochs, img_size=img_size, batch_size=batch_size, lr=lr, opt=opt,
                               val_split=val_split, seed=seed, device=device)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
@@ -65,6 +69,14 @@ def finetune_command(
     if result.ignored:
         err.print(f"[yellow]Warning:[/yellow] {len(result.ignored)} non-image file(s) ignored, e.g. "
                   f"{escape(result.ignored[0])}", highlight=False)
+    from ..errors import ResNetHubError
+    from ..plots import training_curves
+
+    try:
+        training_curves(result.record["history"], curves, title=f"{result.architecture} on {data}", overwrite=force)
+        err.print(f"training curves: {escape(str(curves))}", highlight=False)
+    except ResNetHubError as exc:  # the weights are written: a missing plots extra only costs the picture
+        err.print(f"[yellow]Note:[/yellow] no training curves drawn: {escape(str(exc))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(dict(output=str(result.output), sha256=result.sha256, architecture=result.architecture,
                                    classes=result.classes, **result.record), indent=2))
