@@ -19,19 +19,21 @@ TRAINING_CURVES_FILENAME = "training_curves.png"
 CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
 MAX_LISTED_CLASSES = 20
 _REPOSITORY_FALLBACK = "https://github.com/resnet-hub/resnet-hub"  # pyproject's [project.urls] Repository
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")  # what means something inside a line (+ HTML's < > &)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def md_text(value: Any) -> str:
-    """``value`` as literal inline Markdown text, whatever it holds.
+    """``value`` as literal Markdown text inside a line (a table cell, a heading, mid-sentence), whatever it holds.
 
     Folder names, class names and metric names come from users (and from anyone who hands them a folder): a
-    ``` fence in one swallowed the rest of a card, and ``<img onerror=...>`` went out as live HTML. Markdown
-    punctuation is backslash-escaped (CommonMark lets any ASCII punctuation be escaped; ``|`` keeps table cells
-    intact), ``& < >`` become HTML entities, and line breaks and control characters are shown as ``\\n``-style
-    escapes so no name can start a new block.
+    ``` fence in one swallowed the rest of a card, and ``<img onerror=...>`` went out as live HTML. The
+    punctuation that means something inside a line is backslash-escaped (code spans, emphasis, links and images,
+    ``|`` table cells, strike-through), ``& < >`` become HTML entities, and line breaks and control characters
+    are shown as ``\\n``-style escapes, so no name can end its line and start a block of its own.
     """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
     return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", text), quote=False)
 
