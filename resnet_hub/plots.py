@@ -276,7 +276,8 @@ def _save(fig, path: str | os.PathLike, data: dict[str, Any], axes: Mapping[str,
     from ._version import __version__
     from .weights import atomic_write
 
-    fig.canvas.draw()  # runs the layout: the axes positions below are the saved ones
+    fig.canvas.draw()  # runs the constrained layout once ...
+    fig.set_layout_engine("none")  # ... and freezes it: savefig draws the axes where they are recorded below
     width, height = fig.canvas.get_width_height()
     boxes = {}
     for name, ax in axes.items():
