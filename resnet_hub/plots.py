@@ -194,8 +194,9 @@ def evaluation_picture(
     """:func:`confusion_matrix` of an :class:`~resnet_hub.evaluate.Evaluation` (``evaluate --plot``)."""
     if evaluation.confusion is None:
         raise PlotError("This evaluation carries no confusion counts to draw")
-    default = f"{evaluation.target} on {evaluation.data.get('source')} ({evaluation.data.get('split')}): " \
-              f"top-1 {100 * evaluation.top1:.2f}% of {evaluation.n}"
+    split = str(evaluation.data.get("split", "")).split(" ", 1)[0]
+    default = (f"top-1 {100 * evaluation.top1:.2f}% on {evaluation.n} images of {evaluation.data.get('source')} "
+               f"({split}): {evaluation.target}")
     return confusion_matrix([c.name for c in evaluation.per_class], evaluation.confusion.counts, path,
                             other=evaluation.confusion.other, title=title or default, overwrite=overwrite)
 
@@ -219,7 +220,7 @@ def benchmark_rates(
     ceilings = {name: float(c.gops) / per_image for name, c in report.ceilings.items() if per_image > 0}
     labels = [_text(r.backend + (" (baseline)" if r.is_baseline else ""), 40) for r in rows]
     rates = [float(r.throughput) for r in rows]
-    fig = _figure(8.0, max(2.6, 0.55 * len(rows) + 1.8))
+    fig = _figure(8.0, max(2.8, 0.55 * len(rows) + 2.1))
     ax = fig.subplots()
     colours = {"fp32": "C0", "int8": "C2"}
     positions = list(range(len(rows)))
@@ -237,7 +238,7 @@ def benchmark_rates(
     ax.set(xlabel="images per second (higher is better)")
     ax.grid(axis="x", alpha=0.3)
     if ceilings:
-        ax.legend(loc="lower right", fontsize=8)
+        fig.legend(loc="outside lower center", ncols=len(ceilings), fontsize=8, frameon=False)
     fig.suptitle(_text(title or f"{report.model}: batch {report.batch_size}, {report.img_size}px, {report.device}, "
                                 f"{report.threads} threads", 100))
     data = dict(kind="benchmark", backends=[r.backend for r in rows], img_per_s=rates,
@@ -263,9 +264,12 @@ def read_picture_data(path: str | os.PathLike) -> dict[str, Any]:
 
 def _figure(width: float, height: float):
     require_matplotlib()
-    from matplotlib.figure import Figure  # a Figure with the Agg canvas: no pyplot, no display
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg canvas (no pyplot, no display): its draw() lays the figure out for real
+    return fig
 
 
 def _save(fig, path: str | os.PathLike, data: dict[str, Any], axes: Mapping[str, Any], overwrite: bool) -> Picture:
@@ -276,7 +280,7 @@ def _save(fig, path: str | os.PathLike, data: dict[str, Any], axes: Mapping[str,
     from ._version import __version__
     from .weights import atomic_write
 
-    fig.canvas.draw()  # runs the constrained layout once ...
+    fig.canvas.draw()  # runs the constrained layout ...
     fig.set_layout_engine("none")  # ... and freezes it: savefig draws the axes where they are recorded below
     width, height = fig.canvas.get_width_height()
     boxes = {}
