@@ -144,7 +144,8 @@ def build_hub_folder(
     pictures, notes = _draw_pictures(out_dir, repo_id, training, measured.evaluation if measured else None)
     card = CardInfo(
         repo_id=repo_id, variant=variant, preprocessing=preprocessing, num_classes=num_classes, sha256=sha256,
-        license=license or (tag.license if tag else None), datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
+        license=license or (tag.license if tag else None),
+        datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
         metrics={**(measured.metrics if measured else {}), **dict(metrics or {})}, source=source,
         tag=tag.tag if tag else None, eval_dataset=measured.dataset if measured else None,
         eval_split=measured.split if measured else None, metrics_source=measured.source if measured else None,

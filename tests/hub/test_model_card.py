@@ -56,7 +56,7 @@ def _headings(card: str) -> list[str]:
 def _table_rows(card: str, header: str) -> list[list[str]]:
     """The rendered text of each body row's cells in the table whose first header cell is ``header``."""
     tokens = _parser().parse(_body(card))
-    rows, row, in_table, cell_text = [], None, False, []
+    rows, row, in_table = [], None, False
     for i, token in enumerate(tokens):
         if token.type == "table_open":
             in_table = next(t for t in tokens[i:] if t.type == "inline").content == header
@@ -219,4 +219,36 @@ def test_without_the_plots_extra_the_card_says_nothing_of_pictures(digits_model,
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     card = (out / "README.md").read_text()
     assert "![" not in card and "## Training" in card
+    _check_spacing(card)
+
+
+def test_a_model_trained_and_evaluated_on_hostile_folders_publishes_an_inert_card(tmp_path):
+    """End to end: class folders and a data folder named to break Markdown, fine-tuned for real, evaluated on
+    the same folder for the card, metric names given by hand: the card keeps every section, renders no HTML."""
+    from sklearn.datasets import load_digits
+
+    from resnet_hub.train import FinetuneOptions, finetune
+
+    classes = ["```", "<img src=x onerror=alert(1)>"]
+    data = tmp_path / "data ``` <img src=x onerror=alert(3)> |x|\nline"
+    digits = load_digits()
+    for index, name in enumerate(classes):
+        folder = data / name
+        folder.mkdir(parents=True)
+        for k, image in enumerate(digits.images[digits.target == index][:6]):
+            Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).resize((32, 32)).save(folder / f"{k}.png")
+    weights = tmp_path / "hostile.safetensors"
+    finetune("myresnet18", data, weights, options=FinetuneOptions(epochs=1, img_size=32, batch_size=4,
+                                                                  val_split=0.5))
+    metrics = {"top|1\n```": 1.0, "<img src=x onerror=alert(4)>": 2.0}
+    folder = build_hub_folder("myresnet18", weights, tmp_path / "hub", "me/hostile", eval_data=data, metrics=metrics)
+    card = (folder.path / "README.md").read_text()
+    assert _headings(card) == ["hostile", "Use", "Preprocessing", "Training", "Metrics", "Integrity"]
+    rendered = _check_inert(card)
+    for number in (1, 3, 4):
+        assert f"&lt;img src=x onerror=alert({number})&gt;" in rendered
+    assert [row[0] for row in _table_rows(card, "metric")][-2:] == ["top|1\\n```", "<img src=x onerror=alert(4)>"]
+    sources = [row[1] for row in _table_rows(card, "data")]
+    assert sources == [str(data).replace("\n", "\\n")] * 2
+    assert folder.sha256 in card.split("## Integrity", 1)[1]
     _check_spacing(card)
