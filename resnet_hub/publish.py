@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import plots
 from ._version import __version__
 from .configs import Preprocessing, get_variant
 from .errors import MissingDependencyError, PublishError
@@ -273,8 +274,6 @@ def _draw_pictures(out_dir: Path, repo_id: str, training: Mapping[str, Any] | No
     """The card's pictures: training curves from the record's epochs, the confusion matrix of ``evaluation``.
     Returns (file names written, notes on what is missing); without the plots extra the card has no pictures
     and a note says which extra draws them."""
-    from . import plots
-
     history = training.get("history") if training else None
     confusion = getattr(evaluation, "confusion", None)
     wanted = [name for name, present in ((TRAINING_CURVES_FILENAME, bool(history)),
