@@ -7,7 +7,8 @@ confused, how far below the ceiling a backend runs). Each function:
 - draws with matplotlib's Agg backend on a ``Figure`` of its own (no display or GUI toolkit needed, and no
   pyplot global state, so repeated calls in one process leak nothing), from plain numbers;
 - writes the PNG atomically (nothing half-written) and refuses to replace an existing file unless
-  ``overwrite`` (CLI: ``--force``), like every other output of resnet-hub;
+  ``overwrite`` (``finetune --force``; ``--plot F.png`` refuses an existing F before any work), like every other
+  output of resnet-hub;
 - embeds the numbers it drew as JSON in the PNG's ``resnet-hub`` text chunk, together with where the data
   axes sit in the image, so the picture can be checked against its numbers without reading pixels by eye:
   ``json.loads(PIL.Image.open(path).text["resnet-hub"])``.
@@ -63,7 +64,7 @@ def check_plot_path(path: str | os.PathLike, *, overwrite: bool = False, purpose
     if path.is_dir():
         raise PlotError(f"{path} is a folder; give a file path ending in .png")
     if path.exists() and not overwrite:
-        raise PlotError(f"{path} already exists; choose another path or pass --force to replace it")
+        raise PlotError(f"{path} already exists; choose another path, or remove it first to draw it again")
     return path
 
 
@@ -296,7 +297,7 @@ def _save(fig, path: str | os.PathLike, data: dict[str, Any], axes: Mapping[str,
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"pnginfo": info}),
                      overwrite=overwrite)
     except FileExistsError:
-        raise PlotError(f"{path} already exists; choose another path or pass --force to replace it") from None
+        raise PlotError(f"{path} already exists; choose another path (overwrite=True replaces it)") from None
     return Picture(path=path, data=data)
 
 
