@@ -59,8 +59,28 @@ def main() -> None:
                                iters=args.iters, threads=args.threads,
                                progress=lambda message: print(f"  {message}", file=sys.stderr))
         benchmark_rates(report, targets["benchmark"], overwrite=args.force)
+        print(f"load average {report.environment.get('load_average', '?')} at the benchmark's start, "
+              f"{report.environment.get('load_average_end', '?')} at its end", file=sys.stderr)
     for path in targets.values():
+        shrink(path)
         print(f"{path} ({path.stat().st_size // 1024} KiB)")
+
+
+def shrink(path: Path, colours: int = 64) -> None:
+    """A palette PNG (the pictures are flat colours and text): about a third of the size, same pixels to the eye,
+    the embedded numbers kept."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from resnet_hub.plots import METADATA_KEY
+    from resnet_hub.weights import atomic_write
+
+    with Image.open(path) as image:
+        info = PngInfo()
+        for key, value in image.text.items():
+            info.add_itxt(key, value, zip=True) if key == METADATA_KEY else info.add_text(key, value)
+        small = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    atomic_write(path, lambda tmp: small.save(tmp, format="PNG", optimize=True, pnginfo=info), overwrite=True)
 
 
 if __name__ == "__main__":

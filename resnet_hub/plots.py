@@ -240,8 +240,9 @@ def benchmark_rates(
     ax.grid(axis="x", alpha=0.3)
     if ceilings:
         fig.legend(loc="outside lower center", ncols=len(ceilings), fontsize=8, frameon=False)
+    load = (getattr(report, "environment", None) or {}).get("load_average")
     fig.suptitle(_text(title or f"{report.model}: batch {report.batch_size}, {report.img_size}px, {report.device}, "
-                                f"{report.threads} threads", 100))
+                                f"{report.threads} threads" + (f", load average {load} at start" if load else ""), 110))
     data = dict(kind="benchmark", backends=[r.backend for r in rows], img_per_s=rates,
                 arithmetic=[r.arithmetic for r in rows], ceiling_img_per_s=ceilings,
                 gflops_per_image=per_image, xlim=list(xlim))
