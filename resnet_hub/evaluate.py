@@ -33,6 +33,14 @@ class ClassAccuracy:
     top1: float
 
 
+@dataclass(frozen=True)
+class Confusion:
+    """Counts of (true class, predicted class) over the data's classes, in ``per_class`` order."""
+
+    counts: list[list[int]]  # counts[i][j]: images of class i predicted as class j
+    other: list[int]  # images of class i predicted as a model class the data does not have
+
+
 @dataclass
 class Evaluation:
     """Accuracy of one model on one labelled dataset (fractions 0-1)."""
@@ -48,12 +56,14 @@ class Evaluation:
     skipped: list[SkippedFile] = field(default_factory=list)
     predictions: Any = None  # (n,) predicted model indices, for agreement between two evaluations
     seconds: float = 0.0  # wall time of the pass (reading, preprocessing and inference)
+    confusion: Confusion | None = None  # counts[true data class][predicted data class], for --plot
 
     def to_dict(self) -> dict[str, Any]:
         return dict(top1=self.top1, top5=self.top5, n=self.n, target=self.target, runtime=self.runtime,
                     data=self.data, preprocessing=self.preprocessing,
                     per_class=[asdict(c) for c in self.per_class],
-                    skipped=[asdict(s) for s in self.skipped])
+                    skipped=[asdict(s) for s in self.skipped],
+                    **({"confusion": asdict(self.confusion)} if self.confusion is not None else {}))
 
 
 @dataclass(frozen=True)
@@ -198,6 +208,11 @@ class _Tally:
         self.class_n = torch.zeros(len(classes), dtype=torch.int64)
         self.class_hit = torch.zeros(len(classes), dtype=torch.int64)
         self.predictions: list[Any] = []
+        # Confusion counts in data-class terms: a prediction of a model class the data lacks goes to `other`.
+        self.column = torch.full((int(self.mapping.max()) + 1 if len(self.mapping) else 0,), -1, dtype=torch.int64)
+        self.column[self.mapping] = torch.arange(len(self.mapping), dtype=torch.int64)
+        self.confusion = torch.zeros(len(classes), len(classes), dtype=torch.int64)
+        self.other = torch.zeros(len(classes), dtype=torch.int64)
 
     def add_logits(self, logits: Any, data_labels: Any) -> None:
         import numpy as np
@@ -221,6 +236,14 @@ class _Tally:
         self.class_n += torch.bincount(data_labels, minlength=len(self.classes))
         self.class_hit += torch.bincount(data_labels[hit1], minlength=len(self.classes))
         self.predictions.append(top[:, 0].clone())
+        guess = top[:, 0]
+        inside = guess < len(self.column)
+        column = torch.full_like(guess, -1)
+        column[inside] = self.column[guess[inside]]
+        known = column >= 0
+        self.confusion.index_put_((data_labels[known], column[known]), torch.ones(int(known.sum()), dtype=torch.int64),
+                                  accumulate=True)
+        self.other += torch.bincount(data_labels[~known], minlength=len(self.classes))
 
     def result(self, *, target: str, runtime: str, data: dict[str, Any], preprocessing: dict[str, Any],
                skipped: list[SkippedFile], seconds: float) -> Evaluation:
@@ -234,7 +257,8 @@ class _Tally:
         # Exact fractions of counts (float32 means would differ from an independent count in the 8th digit).
         return Evaluation(top1=self.hit1 / self.n, top5=self.hit5 / self.n, n=self.n, per_class=per_class,
                           target=target, runtime=runtime, data=data, preprocessing=preprocessing,
-                          skipped=list(skipped), predictions=torch.cat(self.predictions), seconds=seconds)
+                          skipped=list(skipped), predictions=torch.cat(self.predictions), seconds=seconds,
+                          confusion=Confusion(counts=self.confusion.tolist(), other=self.other.tolist()))
 
 
 def score_many(
@@ -261,6 +285,7 @@ def score_many(
     return [tally.result(target=target, runtime=runtime, data=prepared.images.describe(),
                          preprocessing=_jsonable(prepared.data_config), skipped=prepared.skipped, seconds=seconds)
             for tally, target, runtime in zip(tallies, targets, runtimes)]
+    confusion: Confusion | None = None  # counts[true data class][predicted data class], for --plot
 
 
 def score(

@@ -6,10 +6,62 @@ The YAML is produced by ``huggingface_hub.ModelCardData`` (the Hub's own schema,
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from .configs import Preprocessing, VariantConfig
+
+# Pictures publish uploads beside README.md; the card references them by these relative paths (the Hub renders
+# relative image links against the repo's files).
+TRAINING_CURVES_FILENAME = "training_curves.png"
+CONFUSION_MATRIX_FILENAME = "confusion_matrix.png"
+MAX_LISTED_CLASSES = 20
+_REPOSITORY_FALLBACK = "https://github.com/resnet-hub/resnet-hub"  # pyproject's [project.urls] Repository
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")  # what means something inside a line (+ HTML's < > &)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def md_text(value: Any) -> str:
+    """``value`` as literal Markdown text inside a line (a table cell, a heading, mid-sentence), whatever it holds.
+
+    Folder names, class names and metric names come from users (and from anyone who hands them a folder): a
+    ``` fence in one swallowed the rest of a card, and ``<img onerror=...>`` went out as live HTML. The
+    punctuation that means something inside a line is backslash-escaped (code spans, emphasis, links and images,
+    ``|`` table cells, strike-through), ``& < >`` become HTML entities, and line breaks and control characters
+    are shown as ``\\n``-style escapes, so no name can end its line and start a block of its own.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", text), quote=False)
+
+
+def md_code(value: Any) -> str:
+    """``value`` as an inline code span: a backtick fence longer than any backtick run inside (CommonMark), control
+    characters shown escaped. Nothing in a code span is read as Markdown or HTML (not for table cells: GFM splits
+    cells at ``|`` even there)."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def repository_url() -> str:
+    """The project's repository, as the installed package's metadata records it (pyproject.toml's
+    ``[project.urls] Repository``): the card links where the code really is."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("resnet-hub").get_all("Project-URL") or []
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip()
+    return _REPOSITORY_FALLBACK
 
 
 # The license identifiers the Hub accepts in a card's ``license:`` field, in the Hub's order. Source: the table
@@ -63,7 +115,10 @@ class CardInfo:
     tag: str | None = None
     eval_dataset: str | None = None  # where measured metrics come from (else the first training dataset)
     eval_split: str | None = None
-    metrics_source: str | None = None  # a sentence for the card: how the metrics were measured
+    metrics_source: str | None = None  # a Markdown sentence for the card (user text in it escaped): how measured
+    label_names: tuple[str, ...] = ()
+    training: Mapping[str, Any] | None = None  # the training record ``resnet-hub finetune`` stores in the weights
+    pictures: tuple[str, ...] = ()  # picture files written beside README.md (the *_FILENAME constants)
 
 
 def card_metadata(info: CardInfo):
@@ -92,25 +147,26 @@ def card_metadata(info: CardInfo):
 
 
 def render_model_card(info: CardInfo) -> str:
-    """The full README.md text."""
+    """The full README.md text: every user-given string escaped (:func:`md_text`), one blank line between blocks."""
     p = info.preprocessing
     name = info.repo_id.split("/")[-1]
     source = ""
     if info.source.get("source_format"):
-        source = (f"Converted from a {info.source['source_format']} checkpoint "
-                  f"(`{info.source.get('source_file', '?')}`, sha256 `{info.source.get('source_sha256', '?')}`) "
-                  "with `resnet-hub convert`.\n")
+        source = (f" Converted from a {md_text(info.source['source_format'])} checkpoint "
+                  f"({md_code(info.source.get('source_file', '?'))}, sha256 "
+                  f"{md_code(info.source.get('source_sha256', '?'))}) with `resnet-hub convert`.")
     elif info.tag:
         tag = info.variant.tag(info.tag)
-        source = f"Weights: {tag.description} ({tag.origin}), first published as `{tag.hf_hub_id}`.\n"
-    metrics = "".join(f"| {k} | {v} |\n" for k, v in info.metrics.items())
-    measured = f"\nMeasured with {info.metrics_source}.\n" if info.metrics_source else ""
-    metrics_table = f"\n## Metrics\n\n| metric | value |\n|---|---|\n{metrics}{measured}" if metrics else ""
+        source = f" Weights: {tag.description} ({tag.origin}), first published as `{tag.hf_hub_id}`."
+    intro = (f"{info.variant.description} ({info.variant.name}) from [resnet-hub]({repository_url()}),\n"
+             f"{_classes(info)}.{source}")
+    sections = "".join(f"\n## {title}\n\n{text.strip()}\n" for title, text in (
+        ("Training", _training_section(info)), ("Metrics", _metrics_section(info))) if text)
     body = f"""
-# {name}
+# {md_text(name)}
 
-{info.variant.description} ({info.variant.name}) from [resnet-hub](https://github.com/resnet-hub/resnet-hub),
-{info.num_classes} classes. {source}
+{intro}
+
 ## Use
 
 ```python
@@ -142,9 +198,62 @@ classifier("image.jpg")
 RGB input scaled to [0, 1], then normalised with mean `{tuple(round(m, 6) for m in p.mean)}` and std
 `{tuple(round(s, 6) for s in p.std)}` ("{p.style}" style), {p.interpolation} resize, crop_pct {p.crop_pct},
 input size {p.input_size[1]}x{p.input_size[2]}.
-{metrics_table}
+{sections}
 ## Integrity
 
 `model.safetensors` sha256: `{info.sha256}`
 """
     return f"---\n{card_metadata(info).to_yaml()}\n---\n{body}"
+
+
+def _classes(info: CardInfo) -> str:
+    names = info.label_names
+    if not names or len(names) != info.num_classes or info.num_classes > 100:
+        return f"{info.num_classes} classes"
+    listed = ", ".join(md_text(n) for n in names[:MAX_LISTED_CLASSES])
+    more = f" and {len(names) - MAX_LISTED_CLASSES} more" if len(names) > MAX_LISTED_CLASSES else ""
+    return f"{info.num_classes} classes: {listed}{more}"
+
+
+def _training_section(info: CardInfo) -> str:
+    """What the training record holds: the data (source, split, image count), epochs, input size and recipe."""
+    record = info.training
+    if not record:
+        return ""
+    options = record.get("options") or {}
+    base = str(record.get("base_weights") or "random-init")
+    start = "random initialisation" if base == "random-init" else md_code(base)
+    recipe = ", ".join(f"{label} {md_text(options[key])}" for key, label in (
+        ("opt", "optimizer"), ("lr", "peak learning rate"), ("batch_size", "batch size"),
+        ("weight_decay", "weight decay"), ("seed", "seed")) if key in options)
+    lines = [f"Fine-tuned with `resnet-hub finetune` from {start}: {md_text(record.get('epochs', '?'))} epochs at "
+             f"{md_text(record.get('img_size', '?'))}x{md_text(record.get('img_size', '?'))} px"
+             + (f" ({recipe})" if recipe else "") + (f" on {md_text(record['device'])}" if record.get("device") else "")
+             + "."]
+    data = record.get("data") or {}
+    rows = [(label, data[key]) for key, label in (("train", "training"), ("val", "validation"))
+            if isinstance(data.get(key), Mapping)]
+    if rows:
+        lines += ["", "| data | source | split | images |", "|---|---|---|---|"]
+        lines += [f"| {label} | {md_text(d.get('source', '?'))} | {md_text(d.get('split', '?'))} | "
+                  f"{md_text(d.get('n', '?'))} |" for label, d in rows]
+    try:
+        lines += ["", f"Validation top-1 {100 * float(record['val_top1']):.2f} %, top-5 "
+                      f"{100 * float(record['val_top5']):.2f} % after the last epoch."]
+    except (KeyError, TypeError, ValueError):
+        pass
+    if TRAINING_CURVES_FILENAME in info.pictures:
+        lines += ["", f"![Loss and top-1 accuracy per epoch]({TRAINING_CURVES_FILENAME})"]
+    return "\n".join(lines)
+
+
+def _metrics_section(info: CardInfo) -> str:
+    if not info.metrics:
+        return ""
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {md_text(k)} | {md_text(v)} |" for k, v in info.metrics.items()]
+    if info.metrics_source:
+        lines += ["", f"Measured with {info.metrics_source}."]
+    if CONFUSION_MATRIX_FILENAME in info.pictures:
+        lines += ["", f"![Confusion matrix and per-class accuracy]({CONFUSION_MATRIX_FILENAME})"]
+    return "\n".join(lines)

@@ -16,13 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import plots
 from ._version import __version__
-from .configs import Preprocessing
-from .lookup import get_variant
-from .errors import PublishError
-from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME, check_repo_id
-from .metadata_checks import preprocessing_from_record
-from .model_card import CardInfo, check_license, render_model_card
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
 
@@ -39,7 +34,8 @@ class HubFolder:
     architecture: str
     sha256: str
     config: dict[str, Any]
-    files: tuple[str, ...] = (WEIGHTS_FILENAME, CONFIG_FILENAME, README_FILENAME)
+    files: tuple[str, ...] = (WEIGHTS_FILENAME, CONFIG_FILENAME, README_FILENAME)  # what is uploaded
+    notes: tuple[str, ...] = ()  # what the folder lacks and why (e.g. no pictures without the plots extra)
 
 
 @dataclass(frozen=True)
@@ -88,6 +84,8 @@ def build_hub_folder(
 
     The card's ``model-index`` carries measured accuracy: evaluated on ``eval_data`` when given, else the
     validation accuracy that ``resnet-hub finetune`` recorded in the weights; ``metrics`` given by hand win.
+    The card also says what the training record holds, and shows pictures the Hub renders (with the ``plots``
+    extra): ``training_curves.png`` from the record's epochs, ``confusion_matrix.png`` from ``eval_data``.
     """
     from .converters.common import fit_model
 
@@ -124,15 +122,20 @@ def build_hub_folder(
     source = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256") if k in metadata}
     config = _timm_config(variant, tag, preprocessing, num_classes, num_features, labels, sha256, source)
     _write_text(out_dir / CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
+    training = _training_record(metadata)
+    pictures, notes = _draw_pictures(out_dir, repo_id, training, measured.evaluation if measured else None)
     card = CardInfo(
         repo_id=repo_id, variant=variant, preprocessing=preprocessing, num_classes=num_classes, sha256=sha256,
-        license=license or (tag.license if tag else None), datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
+        license=license or (tag.license if tag else None),
+        datasets=tuple(datasets) or (("imagenet-1k",) if tag else ()),
         metrics={**(measured.metrics if measured else {}), **dict(metrics or {})}, source=source,
         tag=tag.tag if tag else None, eval_dataset=measured.dataset if measured else None,
         eval_split=measured.split if measured else None, metrics_source=measured.source if measured else None,
+        label_names=tuple(labels.get("label_names") or ()), training=training, pictures=pictures,
     )
     _write_text(out_dir / README_FILENAME, render_model_card(card))
-    return HubFolder(path=out_dir, repo_id=repo_id, architecture=variant.name, sha256=sha256, config=config)
+    return HubFolder(path=out_dir, repo_id=repo_id, architecture=variant.name, sha256=sha256, config=config,
+                     files=(WEIGHTS_FILENAME, CONFIG_FILENAME, README_FILENAME, *pictures), notes=notes)
 
 
 def upload_folder(
@@ -202,7 +205,8 @@ class MeasuredAccuracy:
     metrics: dict[str, float]  # top1 / top5 in percent, as model cards state them
     dataset: str
     split: str
-    source: str  # how it was measured, for the card's text
+    source: str  # how it was measured: a Markdown sentence for the card, user text escaped
+    evaluation: Any = None  # the Evaluation, when measured here (its confusion counts become a picture)
 
 
 def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> MeasuredAccuracy | None:
@@ -217,13 +221,13 @@ def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> Measu
         return MeasuredAccuracy(metrics={"top1": round(100 * result.top1, 2), "top5": round(100 * result.top5, 2)},
                                 dataset=Path(str(result.data["source"])).name or str(result.data["source"]),
                                 split=str(result.data["split"]).split(" ", 1)[0],
-                                source=f"`resnet-hub evaluate` on {result.n} images of {result.data['source']} "
-                                       f"({result.data['split']})")
-    raw = metadata.get("training")
-    if not raw:
+                                source=f"`resnet-hub evaluate` on {result.n} images of "
+                                       f"{md_text(result.data['source'])} ({md_text(result.data['split'])})",
+                                evaluation=result)
+    record = _training_record(metadata)
+    if record is None:
         return None
     try:
-        record = json.loads(raw)
         data = record["data"]["val"]
         metrics = {"top1": round(100 * float(record["val_top1"]), 2), "top5": round(100 * float(record["val_top5"]), 2)}
     except (ValueError, KeyError, TypeError):
@@ -235,8 +239,48 @@ def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> Measu
         how = (f"; trained on {run['world_size']} process(es) ({run['engine']}, {run.get('device', '?')}{speed}, "
                f"{run.get('wall_seconds', '?')} s wall time)")
     return MeasuredAccuracy(metrics=metrics, dataset=Path(str(data["source"])).name or str(data["source"]),
-                            split="validation", source=f"`resnet-hub finetune`'s validation split ({data.get('n')} "
-                                                      f"images of {data['source']}, {data.get('split')}){how}")
+                            split="validation", source=f"`resnet-hub finetune`'s validation split "
+                                                      f"({md_text(data.get('n'))} images of {md_text(data['source'])},"
+                                                      f" {md_text(data.get('split'))}){how}")
+
+
+def _training_record(metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """The record ``resnet-hub finetune`` stores in the weights (JSON), or None when absent or unreadable."""
+    raw = metadata.get("training")
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _draw_pictures(out_dir: Path, repo_id: str, training: Mapping[str, Any] | None,
+                   evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The card's pictures: training curves from the record's epochs, the confusion matrix of ``evaluation``.
+    Returns (file names written, notes on what is missing); without the plots extra the card has no pictures
+    and a note says which extra draws them."""
+    history = training.get("history") if training else None
+    confusion = getattr(evaluation, "confusion", None)
+    wanted = [name for name, present in ((TRAINING_CURVES_FILENAME, bool(history)),
+                                         (CONFUSION_MATRIX_FILENAME, confusion is not None)) if present]
+    if not wanted:
+        return (), ()
+    try:
+        plots.require_matplotlib("The model card's pictures")
+    except MissingDependencyError as exc:
+        return (), (f"the card has no pictures: {exc}",)
+    notes = []
+    if TRAINING_CURVES_FILENAME in wanted:
+        try:
+            plots.training_curves(history, out_dir / TRAINING_CURVES_FILENAME, title=repo_id, overwrite=True)
+        except (KeyError, TypeError, ValueError) as exc:  # a record from another version: the card goes without
+            wanted.remove(TRAINING_CURVES_FILENAME)
+            notes.append(f"the training record's epochs cannot be drawn ({type(exc).__name__}: {exc})")
+    if CONFUSION_MATRIX_FILENAME in wanted:
+        plots.evaluation_picture(evaluation, out_dir / CONFUSION_MATRIX_FILENAME, overwrite=True)
+    return tuple(wanted), tuple(notes)
 
 
 def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:

@@ -44,11 +44,17 @@ def benchmark_command(
     calib_limit: int = typer.Option(32, "--calib-limit", min=1,
                                     help="onnxruntime-int8: calibrate on at most this many images."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw img/s per backend against the measured "
+                                                             "ceilings into this .png (the plots extra)."),
 ) -> None:
     """Measure inference speed on several backends in one run, against timm's eager model of the same architecture."""
     from ..benchmark import run_benchmark  # torch & co. only when the command runs (`--help` stays instant)
 
     err = Console(stderr=True)
+    if plot is not None:
+        from ..plots import check_plot_path
+
+        check_plot_path(plot, purpose="benchmark --plot")  # before minutes of timing, not after
     with err.status("benchmarking") as status:
         report = run_benchmark(
             name, backends, batch_size=batch_size, img_size=img_size, device=device, warmup=warmup, iters=iters,
@@ -60,6 +66,10 @@ def benchmark_command(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
+    if plot is not None and any(r.available for r in report.results):
+        from ..plots import benchmark_rates
+
+        err.print(f"wrote {escape(str(benchmark_rates(report, plot).path))}", highlight=False)
     for r in report.results:
         if not r.available:
             err.print(f"[yellow]{r.backend} unavailable:[/yellow] {escape(r.reason)}", highlight=False)

@@ -30,6 +30,8 @@ def evaluate_command(
                                                                   "the running cluster or a local Ray."),
     num_workers: int = typer.Option(1, "--num-workers", min=1, help="Ray actors holding the model (--engine ray)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (top1, top5, n, per_class, ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the confusion matrix and per-class "
+                                                             "accuracy into this .png (the plots extra)."),
 ) -> None:
     """Evaluate a model or an exported artifact on labelled images, with the preprocessing its weights expect."""
     from rich.console import Console
@@ -54,6 +56,10 @@ def evaluate_command(
         if warning:
             err.print(f"[yellow]Warning:[/yellow] {plain(warning)}", highlight=False)
     resolved: Target
+    if plot is not None:
+        from ..plots import check_plot_path
+
+        check_plot_path(plot, purpose="evaluate --plot")  # before the work: the extra is there, the path is free
     if Path(target).is_dir():
         from ..export.runtime import export_target
 
@@ -81,6 +87,10 @@ def evaluate_command(
     for skipped in result.skipped:
         err.print(f"[yellow]Warning:[/yellow] skipped {plain(skipped.path)}: {plain(skipped.reason)}",
                   highlight=False)
+    if plot is not None:
+        from ..plots import evaluation_picture
+
+        err.print(f"wrote {plain(str(evaluation_picture(result, plot).path))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -60,6 +60,10 @@ def finetune_command(
     WeightsChoiceError.check(weights, pretrained)  # one rule, one message, before any work
     if engine not in ENGINES:
         raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)}, got '{engine}'")
+    curves = output.with_suffix(".png")  # the training curves, drawn beside the weights (the plots extra)
+    if curves.exists() and not force:
+        raise typer.BadParameter(f"{curves} (where the training curves go) already exists; pass --force to replace it",
+                                 param_hint="--output")
     options = FinetuneOptions(epochs=epochs, img_size=img_size, batch_size=batch_size, lr=lr, opt=opt,
                               val_split=val_split, seed=seed, device=device, workers=workers, sync_bn=sync_bn,
                               compile=compile_model)
@@ -171,6 +175,16 @@ def _report(result, data, as_json: bool, err) -> None:
     if result.ignored:
         err.print(f"[yellow]Warning:[/yellow] {len(result.ignored)} non-image file(s) ignored, e.g. "
                   f"{escape(result.ignored[0])}", highlight=False)
+    from ..errors import ResNetHubError
+    from ..plots import training_curves
+
+    try:
+        # Refused at the start when it existed without --force: here it is ours to (re)write.
+        curves = Path(result.output).with_suffix(".png")
+        training_curves(result.record["history"], curves, title=f"{result.architecture} on {data}", overwrite=True)
+        err.print(f"training curves: {escape(str(curves))}", highlight=False)
+    except ResNetHubError as exc:  # the weights are written: a missing plots extra only costs the picture
+        err.print(f"[yellow]Note:[/yellow] no training curves drawn: {escape(str(exc))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(dict(output=str(result.output), sha256=result.sha256, architecture=result.architecture,
                                    classes=result.classes, checkpoint=str(result.checkpoint), **result.record),

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 
 def _metrics(values: list[str]) -> dict[str, float]:
@@ -35,7 +36,8 @@ def publish_command(
     labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class name per line."),
     eval_data: Optional[str] = typer.Option(None, "--eval-data", help="Labelled images (folder or 'digits') to "
                                                                       "measure top-1/top-5 for the card's model-index "
-                                                                      "(default: the accuracy finetune recorded)."),
+                                                                      "and draw its confusion matrix (default: the "
+                                                                      "accuracy finetune recorded)."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --dry-run directory."),
 ) -> None:
     """Publish weights so `timm.create_model('hf-hub:ORG/NAME', pretrained=True)` loads them."""
@@ -49,6 +51,8 @@ def publish_command(
                          license=license, datasets=dataset, metrics=_metrics(metric), label_names=label_names,
                          overwrite=force, eval_data=eval_data)
     folder = result.folder
+    for note in folder.notes:
+        console.print(f"[yellow]Note:[/yellow] {escape(note)}", highlight=False)
     out = Console()
     out.print(f"[bold]{folder.architecture}[/bold] ({folder.config['num_classes']} classes) -> {repo_id}")
     out.print(f"model.safetensors sha256 {folder.sha256}")
@@ -58,9 +62,9 @@ def publish_command(
         out.print(f"Load: timm.create_model('hf-hub:{repo_id}', pretrained=True)  # after import resnet_hub")
     else:
         for file in folder.files:
-            out.print(f"  {folder.path / file}")
-        out.print(f"Dry run: nothing uploaded. Check it with timm.create_model('local-dir:{folder.path}', "
-                  "pretrained=True) after import resnet_hub.")
+            out.print(f"  {escape(str(folder.path / file))}", highlight=False)
+        out.print(f"Dry run: nothing uploaded. Check it with timm.create_model('local-dir:{escape(str(folder.path))}', "
+                  "pretrained=True) after import resnet_hub.", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
