@@ -18,6 +18,19 @@ from typing import Any, Mapping, Sequence
 
 from . import plots
 from ._version import __version__
+from .configs import Preprocessing
+from .errors import MissingDependencyError, PublishError
+from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME, check_repo_id
+from .lookup import get_variant
+from .metadata_checks import preprocessing_from_record
+from .model_card import (
+    CONFUSION_MATRIX_FILENAME,
+    TRAINING_CURVES_FILENAME,
+    CardInfo,
+    check_license,
+    md_text,
+    render_model_card,
+)
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
 
