@@ -143,14 +143,15 @@ class PreparedData:
     sample: Any = None  # (<= SAMPLE_IMAGES, C, H, W) float tensor of the first readable images, or None
     workers: int | None = None  # decoding processes (None: input_pipeline.default_workers())
     skipped: list[SkippedFile] = field(default_factory=list)  # unreadable files met by the last pass
+    _sampled: int = field(default=0, repr=False)  # how many images ``sample`` was asked for
 
     def __len__(self) -> int:
         return len(self.images)
 
     def head(self, n: int):
         """The first ``n`` readable images as one tensor (read now if ``prepare`` did not sample them)."""
-        if self.sample is None or len(self.sample) < min(n, len(self.images)):
-            self.sample = _read_head(self.images, eval_transform(self.data_config), n)
+        if self.sample is None or self._sampled < n:
+            self.sample, self._sampled = _read_head(self.images, eval_transform(self.data_config), n), n
         return self.sample[:n]
 
     def loader(self, batch_size: int):
