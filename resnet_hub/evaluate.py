@@ -286,7 +286,6 @@ def score_many(
     return [tally.result(target=target, runtime=runtime, data=prepared.images.describe(),
                          preprocessing=_jsonable(prepared.data_config), skipped=prepared.skipped, seconds=seconds)
             for tally, target, runtime in zip(tallies, targets, runtimes)]
-    confusion: Confusion | None = None  # counts[true data class][predicted data class], for --plot
 
 
 def score(
@@ -331,7 +330,6 @@ class Target:
     label_names: list[str] | None
     num_classes: int
     training: dict[str, Any] | None = None  # the weights' training record (finetune's split), when they carry one
-    ray_model: Any = None  # a resnet_hub.batch_predict.BatchModel running the same model on Ray workers
 
 
 def resolve_target(
@@ -363,17 +361,9 @@ def resolve_target(
     else:
         raise EvaluationError(f"Cannot evaluate {target}: pass a model name, a .safetensors weights file or an "
                               "export directory (with manifest.json)")
-    from .batch_predict import TorchBatchModel
-
-    # Ray workers build the plain model too (optimize=False): the same arithmetic as the local evaluation.
-    ray_model = (TorchBatchModel(loaded.architecture, weights=str(path), optimize=False, device=device)
-                 if path is not None and path.suffix == ".safetensors" else
-                 TorchBatchModel(str(target), weights=str(weights) if weights else None, pretrained=pretrained,
-                                 optimize=False, device=device))
     return Target(description=f"{loaded.architecture} ({loaded.weights})", runtime=f"PyTorch ({device})",
                   logits=torch_logits(loaded.model, device), data_config=loaded.data_config(),
-                  label_names=loaded.label_names, num_classes=loaded.num_classes, training=loaded.training_record,
-                  ray_model=ray_model)
+                  label_names=loaded.label_names, num_classes=loaded.num_classes, training=loaded.training_record)
 
 
 def evaluation_images(data: str | os.PathLike, training: dict[str, Any] | None = None) -> LabelledImages:
@@ -446,75 +436,3 @@ def evaluate(
                        limit=limit, sample=0, workers=workers)
     return score(resolved.logits, prepared, target=resolved.description, runtime=resolved.runtime,
                  batch_size=batch_size, on_progress=on_progress)
-
-
-def evaluate_on_ray(
-    target: Target,
-    data: str | os.PathLike,
-    *,
-    batch_size: int = 64,
-    limit: int | None = None,
-    num_workers: int = 1,
-    address: str | None = None,
-    num_cpus: int | None = None,
-    on_progress: OnProgress | None = None,
-) -> Evaluation:
-    """:func:`evaluate` on Ray Data: the images of :func:`evaluation_images` go through the same two stages as
-    ``predict --engine ray`` (``batch_predict.decode_batch`` tasks, ``batch_predict.Classifier`` actors holding
-    ``target.ray_model``) and the same counts are kept on the driver, so the result equals the local one.
-
-    Uses the Ray this process is connected to; else ``address``; else starts a local Ray (``num_cpus``) and
-    shuts down what it started."""
-    import logging
-
-    from .batch_predict import _check_resources, _run, import_ray
-
-    if target.ray_model is None:
-        raise EvaluationError(f"{target.description} cannot run on Ray workers")
-    if num_workers < 1 or batch_size < 1:
-        raise EvaluationError("--num-workers and --batch-size must be >= 1")
-    images = evaluation_images(data, target.training)
-    if limit is not None and limit < len(images):
-        images = images.subset(range(limit))
-    if any(isinstance(item, int) for item, _ in images.items):
-        raise EvaluationError(f"--engine ray reads image files; '{images.source}' is an in-memory dataset: "
-                              "evaluate it without --engine ray")
-    mapping = class_mapping(images.classes, target.label_names, target.num_classes)
-    files = [str(item) for item, _ in images.items]
-    labels = {path: label for path, (_, label) in zip(files, images.items)}
-    ray = import_ray()
-    description = target.ray_model.describe()
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, logging_level=logging.WARNING)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     logging_level=logging.WARNING)
-        started = True
-    tally = _Tally(images.classes, mapping)
-    skipped: list[SkippedFile] = []
-    start = time.perf_counter()
-    done = 0
-    try:
-        _check_resources(ray, num_workers, 1.0, description.num_gpus)
-        for table in _run(ray, target.ray_model, description, files, 5, batch_size, num_workers, 1.0):
-            rows = table.to_pydict()
-            top, data_labels = [], []
-            for path, indices, reason in zip(rows["path"], rows["indices"], rows["reason"]):
-                if reason is not None:
-                    skipped.append(SkippedFile(path, reason))
-                else:
-                    top.append(indices)
-                    data_labels.append(labels[path])
-            if top:
-                tally.add_top(top, data_labels)
-            done += table.num_rows
-            if on_progress is not None:
-                on_progress(Progress(done, len(files), len(skipped), time.perf_counter() - start))
-    finally:
-        if started:
-            ray.shutdown()
-    return tally.result(target=target.description, runtime=f"{target.runtime}, Ray Data ({num_workers} worker(s))",
-                        data=images.describe(), preprocessing=_jsonable(target.data_config), skipped=skipped,
-                        seconds=time.perf_counter() - start)

@@ -38,7 +38,7 @@ def evaluate_command(
     from rich.table import Table
 
     from ..devices import resolve_device
-    from ..evaluate import Target, evaluate, evaluate_on_ray, resolve_target
+    from ..evaluate import Target, evaluate, resolve_target
     from .text import plain
 
     if engine not in ENGINES:
@@ -66,10 +66,6 @@ def evaluate_command(
         if weights is not None or pretrained:
             raise typer.BadParameter("an export directory carries its own weights; drop --weights/--pretrained")
         resolved = export_target(target, device)
-        if engine == "ray":
-            from ..export.batch_model import ExportBatchModel
-
-            resolved.ray_model = ExportBatchModel(target)
     else:
         resolved = resolve_target(target, weights=weights, pretrained=pretrained, device=device)
     with _progress_display(err, f"evaluating {target} on {data}") as on_progress:
@@ -77,10 +73,13 @@ def evaluate_command(
             import logging
             import os
 
+            from ..batch_evaluate import evaluate_on_ray, ray_model_for
+
             os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # Ray Data's per-dataset INFO lines
             logging.getLogger("ray").setLevel(logging.WARNING)
-            result = evaluate_on_ray(resolved, data, batch_size=batch_size, limit=limit, num_workers=num_workers,
-                                     address=address, on_progress=on_progress)
+            ray_model = ray_model_for(target, weights=weights, pretrained=pretrained, device=device)
+            result = evaluate_on_ray(resolved, data, ray_model=ray_model, batch_size=batch_size, limit=limit,
+                                     num_workers=num_workers, address=address, on_progress=on_progress)
         else:
             result = evaluate(resolved, data, batch_size=batch_size, limit=limit, workers=workers,
                               on_progress=on_progress)
