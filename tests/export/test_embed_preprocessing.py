@@ -16,7 +16,7 @@ import torch
 
 from resnet_hub.data import eval_transform, open_labelled
 from resnet_hub.export.errors import ExportOptionError
-from resnet_hub.export.int8_cpu import input_path_nodes
+from resnet_hub.export.int8_onnxruntime import input_path_nodes
 from resnet_hub.export.onnx import OnnxOptions, export_onnx
 from resnet_hub.export.source import load_model_source
 from resnet_hub.export.triton import TritonOptions, config_as_dict, export_triton, read_config

@@ -12,7 +12,7 @@ import pytest
 from export_helpers import run_cli
 
 from resnet_hub.export.errors import ExportOptionError
-from resnet_hub.export.int8_cpu import MIN_CALIBRATION_IMAGES
+from resnet_hub.export.int8_onnxruntime import MIN_CALIBRATION_IMAGES
 from resnet_hub.export.onnx import OnnxOptions, export_onnx
 
 IMG = (32, 32)
