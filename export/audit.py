@@ -242,7 +242,8 @@ def structure_problems(directory: Path, manifest: Manifest) -> list[str]:
                          "bounds (edited after export); verify applies the code's")
         big = [b for b in entry.batch_sizes if not 1 <= b <= MAX_VERIFY_BATCH]
         if big:
-            found.append(f"{MANIFEST_FILE} records batch size {big[0]} for {artifact}, outside the 1-{MAX_VERIFY_BATCH} "
+            found.append(f"{MANIFEST_FILE} records batch size {big[0]} for {artifact}, outside the "
+                         f"1-{MAX_VERIFY_BATCH} "
                          "any verification uses")
     return found
 
@@ -502,8 +503,8 @@ def rerun_parity(directory: Path, manifest: Manifest, weights: Path | None,
             runs.append(ParityRun(artifact, runtime, "failed", str(exc).splitlines()[0]))
             continue
         except Exception as exc:  # onnx.checker / ONNX Runtime reject a damaged graph
-            runs.append(ParityRun(artifact, runtime, "failed", f"cannot load it: {type(exc).__name__}: "
-                                                                f"{str(exc).splitlines()[0][:160] if str(exc) else ''}"))
+            first = str(exc).splitlines()[0][:160] if str(exc) else ""
+            runs.append(ParityRun(artifact, runtime, "failed", f"cannot load it: {type(exc).__name__}: {first}"))
             continue
         if run is None:
             runs.append(ParityRun(artifact, runtime, "not re-run", label))
@@ -538,11 +539,11 @@ def audit_directory(directory: Path, *, hashes_only: bool = False, weights: Path
         manifest = read_manifest(directory / MANIFEST_FILE)
     except ManifestError as exc:
         return ExportAudit(directory, "unknown", problems=(str(exc),), hashes_only=hashes_only)
-    problems = structure_problems(directory, manifest)
     files = check_files(directory, manifest)
     if not allow_extra:
         files += unlisted_files(directory, manifest)
     files_ok = all(f.ok for f in files)
+    problems = structure_problems(directory, manifest)
     if files_ok:
         problems += graph_problems(directory, manifest) + triton_problems(directory, manifest)
     runs: tuple[ParityRun, ...] = ()

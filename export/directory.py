@@ -114,7 +114,7 @@ class ExportDirectory:
                 why = check_file(directory, entry)
                 if why:
                     raise ExportDirectoryError(f"{directory / entry.name}: {why}. The export was changed after it "
-                                               "was verified; re-export it (or run `resnet-hub verify` for the details)")
+                                               "was verified; re-export it (`resnet-hub verify DIR` lists all)")
         found = cls(directory, manifest, check_files)
         _ = found.graph_path  # a manifest whose files do not include the graph is refused here
         return found
@@ -129,8 +129,8 @@ class ExportDirectory:
         wanted = GRAPH_FILES[self.format]
         match = next((f.name for f in self.manifest.files if Path(f.name).name == wanted), None)
         if match is None:
-            raise ExportDirectoryError(f"{self.path}: the manifest lists no {wanted}, the file a '{self.format}' export "
-                                       "serves; re-export it")
+            raise ExportDirectoryError(f"{self.path}: the manifest lists no {wanted}, the file a '{self.format}' "
+                                       "export serves; re-export it")
         return self.path / match  # Triton: 1/model.onnx, or 1/model.onnx/model.onnx with external weights
 
     @property

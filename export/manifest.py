@@ -22,8 +22,6 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from resnet_hub.weights import atomic_write
-
 from .digest import sha256_of
 from .errors import ExportError
 from .names import GRAPH_FILES, MANIFEST_FILE, MAX_IMG_SIZE, MIN_IMG_SIZE, PRECISIONS
@@ -187,7 +185,8 @@ def problems(values: Any) -> list[str]:
         return [f"not a JSON object but {type(values).__name__}"]
     found: list[str] = []
     if values.get("manifest_version") != MANIFEST_VERSION:
-        found.append(f"manifest_version is {values.get('manifest_version')!r}, this resnet-hub reads {MANIFEST_VERSION}")
+        found.append(f"manifest_version is {str(values.get('manifest_version'))[:20]!r}, this resnet-hub reads "
+                     f"{MANIFEST_VERSION}")
     if values.get("format") not in GRAPH_FILES:
         found.append(f"format {str(values.get('format'))[:40]!r} is not one of {', '.join(GRAPH_FILES)}")
     model = values.get("model")
@@ -403,5 +402,7 @@ def build_manifest(
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
+    from resnet_hub.weights import atomic_write  # here, not at the top: readers of manifests need no torch
+
     text = json.dumps(manifest, indent=2, default=str) + "\n"
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text), overwrite=True)

@@ -207,7 +207,8 @@ def check_tensorrt_ready(options: TensorRTOptions) -> Any:
     require_cuda()
     if options.precision == "int8":
         if options.calib_data is None:
-            raise ExportOptionError("--precision int8 needs --calib-data SRC: a folder of representative images or 'digits'")
+            raise ExportOptionError("--precision int8 needs --calib-data SRC: a folder of representative images or "
+                                    "'digits'")
         import_modelopt_quantize()
         find_images(options.calib_data, 1)
     return trt
