@@ -483,8 +483,8 @@ def rerun_parity(directory: Path, manifest: Manifest, weights: Path | None,
                  problems: list[str] | None = None) -> tuple[ParityRun, ...]:
     """Re-run every parity check the code requires for this format, with the code's tolerances and batch sizes.
     Problems found against the weights (label names, preprocessing) are appended to ``problems``."""
-    from .verify import TOLERANCES, compare_runtime
     from .tensorrt_plan import parity_tolerance
+    from .verify import TOLERANCES, compare_runtime
 
     config = manifest.data_config()
     pixels = config if manifest.pixel_input else None

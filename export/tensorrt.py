@@ -44,7 +44,6 @@ from .tensorrt_plan import (
     resolve_profile,
 )
 from .tensorrt_runtime import (  # re-exported: the build half runs what it builds
-    INSTALL_HINT,
     EngineSession,
     TensorRTImportError,
     TensorRTModule,

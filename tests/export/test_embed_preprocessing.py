@@ -160,6 +160,7 @@ def test_verify_reruns_parity_of_an_embedded_export_on_pixels(digits_resnet18, t
     tampered.mkdir()
     onnx.save(graph, str(tampered / "model.onnx"))
     from resnet_hub.export.audit import rerun_parity
+    from resnet_hub.export.manifest import read_manifest
 
-    runs = rerun_parity(tampered, json.loads((out / "manifest.json").read_text()), digits_resnet18)
+    runs = rerun_parity(tampered, read_manifest(out / "manifest.json"), digits_resnet18)
     assert [r.status for r in runs] == ["failed"], runs

@@ -9,7 +9,6 @@ input) are in tests/tensorrt_conformance; the engine itself on a GPU in test_ten
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import onnx

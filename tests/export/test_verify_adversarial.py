@@ -320,7 +320,6 @@ def test_the_directory_reader_runs_the_export_like_onnx_runtime(exports):
     import numpy as np
     import onnxruntime as ort
     import torch
-
     from resnet_hub.export.directory import ExportDirectory
 
     export_dir = ExportDirectory.open(exports["onnx"])
