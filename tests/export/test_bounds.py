@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from resnet_hub.export.bounds import against, figure
 from resnet_hub.export.verify import FP16, ParityCheck, VerificationReport
 
