@@ -183,7 +183,7 @@ def test_cli_refuses_an_unknown_hardware_compatibility_before_any_work(tmp_path)
 
 
 def test_missing_tensorrt_message_keeps_the_import_error():
-    from resnet_hub.export.tensorrt import TensorRTImportError, _import_message
+    from resnet_hub.export.tensorrt_runtime import TensorRTImportError, _import_message
 
     missing = ModuleNotFoundError("No module named 'tensorrt'", name="tensorrt")
     assert "is not installed (ModuleNotFoundError: No module named 'tensorrt')" in _import_message(missing)
@@ -196,7 +196,7 @@ def test_missing_tensorrt_message_keeps_the_import_error():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: there is no 'no GPU' message to check")
 def test_no_cuda_message_says_it_once():
-    from resnet_hub.export.tensorrt import require_cuda
+    from resnet_hub.export.tensorrt_runtime import require_cuda
 
     with pytest.raises(DeviceUnavailableError) as info:
         require_cuda()
