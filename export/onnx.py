@@ -329,8 +329,10 @@ class OnnxOptions:
             raise ExportOptionError("--max-accuracy-drop sets the accuracy gate's allowance, and the gate runs only on "
                                     "labelled images: add --eval-data SRC (a folder or 'digits'), or drop "
                                     "--max-accuracy-drop")
+        # Sizes too small for a ResNet are explained by validate_onnx_options; hostile ones stop here, before any
+        # tensor of that size is allocated.
         if self.img_size is not None and (len(self.img_size) != 2 or any(
-                not MIN_IMG_SIZE <= int(v) <= MAX_IMG_SIZE for v in self.img_size)):
+                not 1 <= int(v) <= MAX_IMG_SIZE for v in self.img_size)):
             raise ExportOptionError(f"--img-size must be two sizes of {MIN_IMG_SIZE}-{MAX_IMG_SIZE} px (H W), got "
                                     f"{' '.join(str(v) for v in self.img_size)}")
         shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
