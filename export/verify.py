@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .bounds import against
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -136,11 +138,15 @@ class VerificationReport:
         ties = (f"; {self.near_ties} of {n} inputs were near-ties (fp32 top-1 margin within twice the measured "
                 f"error), {self.flips - self.decisive_flips} top-1 flip(s) among them not counted"
                 if self.near_ties else "")
+        # A failing figure is printed with the digits it takes to differ from its bound (bounds.against).
         return (f"{self.runtime} vs PyTorch on {inputs} at batch {', '.join(map(str, self.batch_sizes))}: max "
-                f"|diff| / logit range {_upper(self.max_rel_diff)} (<= {t.max_rel_diff:g}), min cosine "
-                f"{_lower(self.min_cosine, 6)} (>= {t.min_cosine:g}), top-1 agreement {_lower(100 * top1, 1)}% on "
-                f"decisive inputs (>= {t.min_top1_agreement:.0%}), top-5 overlap {_lower(100 * top5, 1)}% "
-                f"(>= {t.min_top5_overlap:.0%}); max |diff| {self.max_abs_diff:.2e}{ties}")
+                f"|diff| / logit range "
+                f"{against(self.max_rel_diff, t.max_rel_diff, '.2e', at_least=False, bound_fmt='g')}, min cosine "
+                f"{against(self.min_cosine, t.min_cosine, '.6f', at_least=True, bound_fmt='g')}, top-1 "
+                f"agreement on decisive inputs "
+                f"{against(top1, t.min_top1_agreement, '.1%', at_least=True, bound_fmt='.0%')}, top-5 overlap "
+                f"{against(top5, t.min_top5_overlap, '.0%', at_least=True)}; "
+                f"max |diff| {self.max_abs_diff:.2e}{ties}")
 
     def advice(self, precision: str) -> str:
         """What to do about a failed comparison, from what failed: calibration is blamed only when the logits
@@ -153,25 +159,10 @@ class VerificationReport:
             return (" For int8 this means the calibration images do not represent the inputs (blank images, another "
                     "preprocessing): calibrate on a few hundred representative images (--calib-data).")
         if precision == "int8":
-            return (f" The logits agree closely (min cosine {_lower(self.min_cosine, 6)}), yet {self.decisive_flips} "
+            return (f" The logits agree closely (min cosine {self.min_cosine:.6f}), yet {self.decisive_flips} "
                     "input(s) changed class with a clear fp32 margin: run the accuracy gate on labelled images "
                     "(--eval-data) to see whether accuracy suffers, or calibrate on more images (--calib-data).")
         return ""
-
-
-def _upper(value: float) -> str:
-    """A failing maximum is never rounded down into an apparent pass (2 significant digits, rounded up)."""
-    if value <= 0 or not np.isfinite(value):
-        return f"{value:.2e}"
-    exponent = int(np.floor(np.log10(value)))
-    step = 10.0 ** (exponent - 1)
-    return f"{np.ceil(value / step - 1e-9) * step:.1e}"
-
-
-def _lower(value: float, digits: int) -> str:
-    """A failing minimum is never rounded up into an apparent pass (truncated, not rounded)."""
-    step = 10.0 ** digits
-    return f"{np.floor(value * step + 1e-9) / step:.{digits}f}"
 
 
 def compare_logits(reference: np.ndarray, candidate: np.ndarray, tolerance: Tolerance,

@@ -315,7 +315,7 @@ def _int8_graph(model: nn.Module, x: torch.Tensor, workdir: Path, calibration: _
                 ) -> tuple[Path, str]:
     """The graph ``resnet-hub export --precision int8`` writes, calibrated on real images; (path, description)."""
     from resnet_hub.export.calibration import load_calibration
-    from resnet_hub.export.int8_cpu import quantize_for_cpu
+    from resnet_hub.export.int8_onnxruntime import quantize_for_cpu
     from resnet_hub.export.onnx import export_onnx_model
 
     if calibration is None or calibration.source is None:

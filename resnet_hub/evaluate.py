@@ -348,10 +348,10 @@ def resolve_target(
     device = str(resolve_device(device))  # 'tpu', or cuda without a GPU: one clear line before any work
     path = Path(target) if target is not None else None
     if path is not None and path.is_dir():
-        # Export directories are opened by resnet_hub.export.runtime.export_target (the export layer sits above
+        # Export directories are opened by resnet_hub.export.directory.export_target (the export layer sits above
         # this module); the CLI dispatches there.
         raise EvaluationError(f"{path} is a directory: evaluate an export directory with "
-                              "resnet_hub.export.runtime.export_target(...) or `resnet-hub evaluate DIR`")
+                              "resnet_hub.export.directory.export_target(...) or `resnet-hub evaluate DIR`")
     if path is not None and path.suffix == ".safetensors":
         if weights is not None:
             raise EvaluationError("Pass the weights file either as TARGET or as --weights, not both")
@@ -426,7 +426,7 @@ def evaluate(
     """Evaluate TARGET on ``data``'s evaluation split (see :func:`evaluation_images`).
 
     TARGET: a model name, a weights file, or an already resolved :class:`Target` (an export directory's, from
-    ``resnet_hub.export.runtime.export_target``). ``workers`` decoding processes (None: a default from the CPU
+    ``resnet_hub.export.directory.export_target``). ``workers`` decoding processes (None: a default from the CPU
     count); ``on_progress`` is called after every batch."""
     resolved = target if isinstance(target, Target) else resolve_target(target, name=name, weights=weights,
                                                                        pretrained=pretrained, device=device)

@@ -61,7 +61,7 @@ def evaluate_command(
 
         check_plot_path(plot, purpose="evaluate --plot")  # before the work: the extra is there, the path is free
     if Path(target).is_dir():
-        from ..export.runtime import export_target
+        from ..export.directory import export_target
 
         if weights is not None or pretrained:
             raise typer.BadParameter("an export directory carries its own weights; drop --weights/--pretrained")

@@ -102,7 +102,7 @@ def _export_predictor(directory: str, device: str):
     """An export directory's runner (ONNX Runtime, or TensorRT where CUDA exists) with its manifest's
     preprocessing and class names, opened the way ``evaluate DIR`` opens it. The one place predict reads an
     export directory."""
-    from ..export.runtime import export_target
+    from ..export.directory import export_target  # re-hashes every file before anything runs
     from ..predict import predictor_for_target
 
     return predictor_for_target(export_target(directory, device))
