@@ -69,8 +69,8 @@ def check_calibration_varies(calibration: np.ndarray, source: str) -> None:
     width, and every quantized layer would clip real images to one value."""
     if calibration.size == 0:
         raise ExportOptionError(f"Calibration data {source}: no images")
-    flat = calibration.reshape(len(calibration), -1)
-    if float(np.ptp(flat)) == 0.0:
+    # Per channel: after normalisation a grey image has a different value in each channel, but no variation.
+    if float(np.ptp(calibration, axis=(0, 2, 3)).max()) == 0.0:
         raise ExportOptionError(f"Calibration data {source}: every image is the same constant value; calibrate on "
                                 "real images like those the model will see (--calib-data)")
 

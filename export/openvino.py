@@ -203,13 +203,15 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
                             threads=ov_options.threads)
     runner = openvino_logits(stage / XML_FILE, embedded_preprocessing=embedded, data_config=data_config,
                              config=config)
+    # What really runs: the plugin's arithmetic, and for int8 the quantized ops around it.
     runs = runner.precision  # type: ignore[attr-defined]
+    arithmetic = f"int8 + {runs}" if precision == "int8" else runs
     traced = traced_batch_size(options.batch_size, options.dynamic_batch, options.exporter)
     batches = verification_batches(traced, options.dynamic_batch)
     images = real.verification_images()
-    runtime = f"OpenVINO {ov.get_version().split('-')[0]} (CPU, {runs} arithmetic" + (
+    runtime = f"OpenVINO {ov.get_version().split('-')[0]} (CPU, {arithmetic}" + (
         ", uint8 pixel input)" if pixels else ")")
-    say(f"comparing OpenVINO ({runs}) with PyTorch at batch sizes {', '.join(map(str, batches))}"
+    say(f"comparing OpenVINO ({arithmetic}) with PyTorch at batch sizes {', '.join(map(str, batches))}"
         + (f" and on {len(images)} real images" if images is not None else ""))
     start = time.perf_counter()
     reference = source.model
@@ -235,7 +237,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
         say(f"accuracy gate: PyTorch vs OpenVINO on {len(real.eval.inputs)} labelled images")
         start = time.perf_counter()
         accuracy = accuracy_gate(torch_logits(source.model), runner, real.eval, precision=precision,
-                                 runtime=f"OpenVINO {precision} ({runs} arithmetic)",
+                                 runtime=f"OpenVINO {precision} ({arithmetic})",
                                  max_accuracy_drop=options.max_accuracy_drop,
                                  batch_size=32 if options.dynamic_batch else options.batch_size)
         timings["accuracy_s"] = time.perf_counter() - start
@@ -261,6 +263,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
         converted_from="ONNX (the ONNX export's verified fp32 graph) with openvino.convert_model",
         weights_dtype="fp16" if precision == "fp16" else ("int8 (FakeQuantize)" if precision == "int8" else "fp32"),
         runtime=dict(device="CPU", precision_hint=config.precision_hint, inference_precision=runs,
+                     arithmetic=arithmetic,
                      performance_hint=config.performance_hint, threads=config.threads, streams=config.streams,
                      pinning=config.pinning),
         cpu_isa=cpu_isa(),
