@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from resnet_hub.cpu import isa_facts
+
 from .errors import ExportOptionError, VerificationError
 from .files import StagedFiles, staging_prefix
 from .manifest import build_manifest, write_manifest
@@ -51,16 +53,6 @@ class OpenVinoOptions:
     preset: str = "performance"
     fast_bias_correction: bool = True
     range_estimator: str = "minmax"
-
-
-def cpu_isa() -> dict[str, bool]:
-    """The instruction-set facts OpenVINO's speed and arithmetic depend on."""
-    from .int8_cpu import cpu_flags
-
-    flags = cpu_flags()
-    return {"avx2": "avx2" in flags, "avx512f": "avx512f" in flags,
-            "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}), "avx512_bf16": "avx512_bf16" in flags,
-            "avx512_fp16": "avx512_fp16" in flags, "amx": bool(flags & {"amx_int8", "amx_bf16", "amx_tile"})}
 
 
 def openvino_signature(model: Any) -> dict[str, Any]:
@@ -266,7 +258,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
                      arithmetic=arithmetic,
                      performance_hint=config.performance_hint, threads=config.threads, streams=config.streams,
                      pinning=config.pinning),
-        cpu_isa=cpu_isa(),
+        cpu_isa=isa_facts(),
         embedded_preprocessing="PrePostProcessor: u8 NHWC -> f32, /255, (x - mean) / std, NCHW" if pixels else None,
     )
     return dict(signature=openvino_signature(model),
