@@ -75,18 +75,24 @@ def check_calibration_varies(calibration: np.ndarray, source: str) -> None:
                                 "real images like those the model will see (--calib-data)")
 
 
+def _int8_weights(op: Any) -> bool:
+    """Whether a Convolution / MatMul takes its weights from an 8-bit constant (NNCF stores quantized weights as
+    i8 constants decompressed by Convert / Subtract / Multiply, which the CPU plugin folds into integer kernels)."""
+    if len(op.inputs()) < 2:
+        return False
+    node = op.input(1).get_source_output().get_node()
+    while node.get_type_name() in ("Convert", "Subtract", "Multiply", "Reshape", "Transpose"):
+        node = node.input(0).get_source_output().get_node()
+    return node.get_type_name() == "Constant" and node.get_output_element_type(0).get_type_name() in ("i8", "u8")
+
+
 def quantized_op_counts(model: Any) -> dict[str, int]:
-    """Op types fed by a FakeQuantize (the ops the CPU plugin runs on integer kernels), counted."""
+    """Convolutions / MatMuls with int8 weights, and the FakeQuantize nodes that quantize activations, counted."""
     counts: dict[str, int] = {}
-    fake_quantize = 0
     for op in model.get_ordered_ops():
-        if op.get_type_name() == "FakeQuantize":
-            fake_quantize += 1
-            continue
-        fed = any(inp.get_source_output().get_node().get_type_name() == "FakeQuantize" for inp in op.inputs())
-        if fed:
-            counts[op.get_type_name()] = counts.get(op.get_type_name(), 0) + 1
-    counts["FakeQuantize"] = fake_quantize
+        kind = op.get_type_name()
+        if kind == "FakeQuantize" or (kind in ("Convolution", "GroupConvolution", "MatMul") and _int8_weights(op)):
+            counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
 
 
