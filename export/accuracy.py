@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from .bounds import figure
 from .errors import AccuracyGateError
 
 # Allowed top-1 drop in percentage points: fp32 differs from PyTorch only by summation order, fp16 by rounding,
@@ -79,7 +80,8 @@ def accuracy_gate(
     )
     if not report.passed:
         raise AccuracyGateError(
-            f"The {precision} export loses {-delta:.2f} top-1 points, more than the {allowed:g} allowed: "
+            f"The {precision} export loses {figure(-delta, allowed, '.2f', at_least=False)} top-1 points, more "
+            f"than the {allowed:g} allowed: "
             f"{report.describe()}. Nothing was written. For int8, calibrate on representative images with the "
             "model's own preprocessing (--calib-data, a few hundred images of the deployment domain); or raise "
             "--max-accuracy-drop if this loss is acceptable.", report)

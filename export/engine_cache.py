@@ -9,7 +9,6 @@ record last), so a reader never sees a record for a half-written plan. No Tensor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from resnet_hub.weights import atomic_write
 
+from .digest import sha256_of
 from .engine_record import EngineRecord, EngineRecordError, record_path
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -45,7 +45,7 @@ class EngineCache:
             return None
         engine = plan.read_bytes()
         if (record.cache_key != key or len(engine) != record.engine_bytes
-                or hashlib.sha256(engine).hexdigest() != record.engine_sha256):
+                or sha256_of(engine) != record.engine_sha256):
             return None
         return engine, record
 

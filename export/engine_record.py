@@ -13,13 +13,15 @@ TensorRT version and compute capability are all equal (a stale cache is worse th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .digest import sha256_of, sha256_of_text
 from .errors import ExportError, ExportOptionError
+from .manifest import ManifestError, read_manifest
+from .names import MANIFEST_FILE
 
 RECORD_VERSION = 1
 RECORD_SUFFIX = ".json"
@@ -133,19 +135,21 @@ def read_record(engine_path: str | Path) -> EngineRecord:
     one directory up (a Triton model directory keeps the plan in ``1/`` and the manifest above it)."""
     engine_path = Path(engine_path)
     sidecar = record_path(engine_path)
-    candidates = [sidecar, engine_path.parent / "manifest.json", engine_path.parent.parent / "manifest.json"]
-    for candidate in candidates:
+    if sidecar.is_file():
+        try:
+            data = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as exc:
+            raise EngineRecordError(f"{sidecar} is not readable JSON ({exc}); rebuild the engine") from exc
+        return EngineRecord.from_dict(data)
+    for candidate in (engine_path.parent / MANIFEST_FILE, engine_path.parent.parent / MANIFEST_FILE):
         if not candidate.is_file():
             continue
         try:
-            data = json.loads(candidate.read_text())
-        except (OSError, ValueError) as exc:
-            raise EngineRecordError(f"{candidate} is not readable JSON ({exc}); rebuild the engine") from exc
-        if candidate != sidecar:
-            data = (data.get("tensorrt") or {}).get("engine_record") if isinstance(data, dict) else None
-            if data is None:
-                continue
-        return EngineRecord.from_dict(data)
+            recorded = read_manifest(candidate).engine_record
+        except ManifestError as exc:
+            raise EngineRecordError(f"{exc} (it should hold the engine's record)") from exc
+        if recorded is not None:
+            return EngineRecord.from_dict(recorded)
     raise EngineRecordError(
         f"{engine_path} has no engine record ({sidecar.name}), so resnet-hub cannot tell which TensorRT version "
         "and GPU it was built for. Rebuild it with `resnet-hub export --format tensorrt`, or load it anyway with "
@@ -182,7 +186,7 @@ def differences(record: EngineRecord, here: Environment, engine: bytes | None = 
     """
     found: list[Difference] = []
     if engine is not None:
-        size, digest = len(engine), hashlib.sha256(engine).hexdigest()
+        size, digest = len(engine), sha256_of(engine)
         if size != record.engine_bytes or digest != record.engine_sha256:
             found.append(Difference(
                 "engine file", f"{record.engine_bytes} bytes, sha256 {record.engine_sha256[:12]}",
@@ -250,16 +254,4 @@ def cache_key(
                    flags={k: flags[k] for k in sorted(flags)}, tensorrt_version=str(tensorrt_version).strip(),
                    compute_capability=[int(v) for v in compute_capability])
     text = json.dumps(payload, sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def files_sha256(paths: Iterable[str | Path]) -> str:
-    """One sha256 over an ONNX graph and its external-data file(s), by name and content, in a fixed order."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(p) for p in paths):
-        digest.update(path.name.encode() + b"\0")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
+    return sha256_of_text(text)

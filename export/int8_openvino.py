@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration_array import check_calibration_array
 from .errors import ExportOptionError
 
 PRESETS = ("performance", "mixed")
@@ -62,17 +63,6 @@ def require_nncf() -> None:
         import nncf  # noqa: F401
     except ImportError as exc:
         raise MissingDependencyError("nncf", "openvino", "OpenVINO int8 (NNCF quantization)") from exc
-
-
-def check_calibration_varies(calibration: np.ndarray, source: str) -> None:
-    """Refuse a calibration set whose images are all the same constant: activation ranges measured on it are zero
-    width, and every quantized layer would clip real images to one value."""
-    if calibration.size == 0:
-        raise ExportOptionError(f"Calibration data {source}: no images")
-    # Per channel: after normalisation a grey image has a different value in each channel, but no variation.
-    if float(np.ptp(calibration, axis=(0, 2, 3)).max()) == 0.0:
-        raise ExportOptionError(f"Calibration data {source}: every image is the same constant value; calibrate on "
-                                "real images like those the model will see (--calib-data)")
 
 
 def _int8_weights(op: Any) -> bool:
@@ -118,8 +108,7 @@ def quantize_openvino(
                                 f"{', '.join(RANGE_ESTIMATORS)}")
     if calibration.ndim != 4 or len(calibration) < 1:
         raise ExportOptionError(f"Calibration data must be a non-empty (N, C, H, W) array, got {calibration.shape}")
-    check_calibration_varies(calibration, calibration_source)
-    calibration = calibration.astype(np.float32, copy=False)
+    calibration = check_calibration_array(calibration, f"Calibration data {calibration_source}")
     items = [calibration[i:i + 1] for i in range(len(calibration))]
     presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
     estimators = {"minmax": RangeEstimatorParametersSet.MINMAX, "mean_minmax": RangeEstimatorParametersSet.MEAN_MINMAX}

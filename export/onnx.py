@@ -25,30 +25,43 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from .calibration_array import check_calibration_array
 from .errors import ExportOptionError, VerificationError
 from .files import StagedFiles, staging_prefix
+from .graph_ops import onnx_signature
 from .manifest import build_manifest, write_manifest
+from .names import (
+    BATCH_AXIS,
+    INPUT_NAME,
+    MANIFEST_FILE,
+    MAX_IMG_SIZE,
+    MIN_IMG_SIZE,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    PRECISIONS,
+    data_file_name,
+)
 from .result import Artifact, ExportResult
-from .source import ModelSource, load_model_source, preprocessing_dict
 from .runtime import onnx_logits
+from .source import ModelSource, load_model_source, preprocessing_dict
 from .verify import TOLERANCES, VerificationReport, check_onnx_file, compare_runtime, verification_batches
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
-BATCH_AXIS = "batch"
-ONNX_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
+__all__ = ["BATCH_AXIS", "INPUT_NAME", "MANIFEST_FILE", "ONNX_FILE", "OUTPUT_NAME", "OnnxOptions", "data_file_name",
+           "export_onnx", "export_onnx_model", "onnx_signature", "write_verified_onnx"]
 EXPORTERS = ("dynamo", "torchscript")
 # Opsets each exporter really produces (torch 2.14): dynamo silently raises anything below 18 to 18, and the
 # TorchScript exporter stops at 20. Asking outside these ranges is an error rather than a surprise.
 OPSET_RANGES: dict[str, tuple[int, int]] = {"dynamo": (18, 23), "torchscript": (9, 20)}
 DEFAULT_OPSET = 20
-PRECISIONS = ("fp32", "fp16", "int8")
 # Images from --eval-data / --calib-data that verification compares PyTorch and the runtime on.
 VERIFICATION_IMAGES = 64
+# int8 without --eval-data: images of the calibration source kept out of calibration (up to 64, or 1/8 of a small
+# set) and checked besides the calibration images.
+HELD_OUT_IMAGES = 64
 
 Progress = Callable[[str], None]
 
@@ -62,11 +75,6 @@ def require_onnx_stack() -> None:
             __import__(module)
         except ImportError as exc:
             raise MissingDependencyError(package, "onnx", "ONNX export and its ONNX Runtime verification") from exc
-
-
-def data_file_name(onnx_name: str) -> str:
-    """External-data file written beside ``onnx_name``; the graph refers to it by this exact name."""
-    return f"{onnx_name}.data"
 
 
 def validate_onnx_options(
@@ -83,9 +91,13 @@ def validate_onnx_options(
         raise ExportOptionError(f"The {exporter} exporter supports opsets {low}-{high}, not {opset}{hint}")
     if len(input_shape) != 4 or any(int(d) < 1 for d in input_shape):
         raise ExportOptionError(f"input_shape must be (batch, channels, height, width) >= 1, got {input_shape}")
-    if min(input_shape[2:]) < 32:
-        raise ExportOptionError(f"image size {input_shape[2]}x{input_shape[3]} is below the 32 px a ResNet "
-                                "downsamples to 1x1; use --img-size 32 or larger")
+    if min(input_shape[2:]) < MIN_IMG_SIZE:
+        raise ExportOptionError(f"image size {input_shape[2]}x{input_shape[3]} is below the {MIN_IMG_SIZE} px a "
+                                f"ResNet downsamples to 1x1; use --img-size {MIN_IMG_SIZE} or larger")
+    if max(input_shape[2:]) > MAX_IMG_SIZE:
+        raise ExportOptionError(f"image size {input_shape[2]}x{input_shape[3]} is above the {MAX_IMG_SIZE} px an "
+                                f"export accepts (one image's activations would take gigabytes); use --img-size "
+                                f"{MAX_IMG_SIZE} or smaller")
 
 
 def traced_batch_size(batch_size: int, dynamic_batch: bool, exporter: str) -> int:
@@ -260,33 +272,6 @@ def _remove_data(path: Path) -> None:
             other.unlink()
 
 
-def onnx_signature(path: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """Names, element types and shapes (symbolic axes by name) of the graph's inputs and outputs."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-
-    def describe(values) -> list[dict[str, Any]]:
-        out = []
-        for value in values:
-            tensor = value.type.tensor_type
-            dims = [d.dim_param if d.dim_param else d.dim_value for d in tensor.shape.dim]
-            out.append(dict(name=value.name, dtype=onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
-                            shape=dims))
-        return out
-
-    return dict(inputs=describe(model.graph.input), outputs=describe(model.graph.output),
-                opset=max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                op_counts=_op_counts(model))
-
-
-def _op_counts(model) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
 @dataclass(frozen=True)
 class OnnxOptions:
     """Options of a verified ONNX export (CLI flags of ``resnet-hub export --format onnx``).
@@ -340,6 +325,14 @@ class OnnxOptions:
             raise ExportOptionError(f"--eval-limit must be >= 1, got {self.eval_limit}")
         if self.max_accuracy_drop is not None and not self.max_accuracy_drop >= 0:
             raise ExportOptionError(f"--max-accuracy-drop must be >= 0 points, got {self.max_accuracy_drop}")
+        if self.max_accuracy_drop is not None and not self.eval_data:
+            raise ExportOptionError("--max-accuracy-drop sets the accuracy gate's allowance, and the gate runs only on "
+                                    "labelled images: add --eval-data SRC (a folder or 'digits'), or drop "
+                                    "--max-accuracy-drop")
+        if self.img_size is not None and (len(self.img_size) != 2 or any(
+                not MIN_IMG_SIZE <= int(v) <= MAX_IMG_SIZE for v in self.img_size)):
+            raise ExportOptionError(f"--img-size must be two sizes of {MIN_IMG_SIZE}-{MAX_IMG_SIZE} px (H W), got "
+                                    f"{' '.join(str(v) for v in self.img_size)}")
         shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
         if self.embed_preprocessing:
             from .preprocessing_graph import check_embeddable
@@ -380,12 +373,16 @@ class _RealData:
     calibration: Any = None  # float32 (N, C, H, W)
     calibration_count: int = 0
     calibration_skipped: int = 0
+    held_out: Any = None  # float32 (K, C, H, W): images of the calibration source the quantizer never saw
 
     def verification_images(self) -> torch.Tensor | None:
         if self.eval is not None:
             return self.eval.inputs[:VERIFICATION_IMAGES]
         if self.calibration is not None:
-            return torch.from_numpy(self.calibration[:VERIFICATION_IMAGES])
+            # Held-out images first: a graph calibrated on a narrow set can agree with PyTorch on that very set
+            # and not on the next image; the calibration images follow.
+            held = self.held_out if self.held_out is not None else self.calibration[:0]
+            return torch.from_numpy(np.concatenate([held, self.calibration[:VERIFICATION_IMAGES]]))
         return None
 
 
@@ -409,11 +406,14 @@ def _read_real_data(source: ModelSource, options: OnnxOptions, data_config: dict
         if real.eval.skipped:
             warnings_.append(f"{len(real.eval.skipped)} unreadable file(s) in --eval-data were skipped")
     if options.resolved_precision == "int8":
-        from .int8_cpu import MIN_CALIBRATION_IMAGES
+        from .int8_onnxruntime import MIN_CALIBRATION_IMAGES
 
         say(f"reading calibration images from {options.calib_data}")
-        real.calibration, real.calibration_count, real.calibration_skipped = load_calibration(
-            options.calib_data, data_config, limit=options.calib_limit)  # type: ignore[arg-type]
+        images, count, real.calibration_skipped = load_calibration(
+            options.calib_data, data_config, limit=options.calib_limit + HELD_OUT_IMAGES)  # type: ignore[arg-type]
+        check_calibration_array(images, f"--calib-data {options.calib_data}")
+        kept = options.calib_limit if count > options.calib_limit else count - min(HELD_OUT_IMAGES, count // 8)
+        real.calibration, real.held_out, real.calibration_count = images[:kept], images[kept:], kept
         if real.calibration_count < MIN_CALIBRATION_IMAGES:
             warnings_.append(f"only {real.calibration_count} calibration image(s) were used; int8 ranges from fewer "
                              f"than {MIN_CALIBRATION_IMAGES} images may not cover the deployment data")
@@ -445,7 +445,7 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     start = time.perf_counter()
     int8_record = None
     if precision == "int8":
-        from .int8_cpu import quantize_for_cpu
+        from .int8_onnxruntime import quantize_for_cpu
         from .runtime import to_uint8_nhwc
 
         with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=directory) as tmp:
@@ -512,7 +512,8 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     data = dict(
         verification_images=None if images is None else (
             dict(source=options.eval_data, split="eval", n=len(images)) if real.eval is not None
-            else dict(source=options.calib_data, split="calib", n=len(images))),
+            else dict(source=options.calib_data, split="calib", n=len(images),
+                      held_out=0 if real.held_out is None else len(real.held_out))),
     )
     pixel_input = None
     if embedded:
@@ -580,6 +581,7 @@ def export_onnx(
             preprocessing=manifest_preprocessing(source, options),
             verifications=[onnx_file.verification],
             files=[p for p in stage.iterdir()],
+            root=stage,
             extra=manifest_extra(onnx_file),
         )
         write_manifest(stage / MANIFEST_FILE, manifest)

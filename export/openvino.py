@@ -33,15 +33,13 @@ from resnet_hub.cpu import isa_facts
 from .errors import ExportOptionError, VerificationError
 from .files import StagedFiles, staging_prefix
 from .manifest import build_manifest, write_manifest
-from .onnx import (INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME, OnnxOptions, Progress, _read_real_data, _load,
-                   manifest_preprocessing, options_dict, require_onnx_stack, traced_batch_size, write_verified_onnx)
+from .names import BIN_FILE, FORMAT_OPENVINO, INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME, XML_FILE
+from .onnx import (OnnxOptions, Progress, _load, _read_real_data, manifest_preprocessing, options_dict,
+                   require_onnx_stack, traced_batch_size, write_verified_onnx)
 from .openvino_runtime import PRECISION_HINTS, OpenVinoConfig, openvino_logits, require_openvino
 from .result import Artifact, ExportResult
 from .source import ModelSource
 from .verify import TOLERANCES, compare_runtime, verification_batches
-
-XML_FILE = "model.xml"
-BIN_FILE = "model.bin"
 
 
 @dataclass(frozen=True)
@@ -120,12 +118,13 @@ def export_openvino(
         built = _write_verified_openvino(source, stage, options, openvino, say)
         manifest = build_manifest(
             source,
-            fmt="openvino",
+            fmt=FORMAT_OPENVINO,
             options={**options_dict(options), "openvino": asdict(openvino)},
             signature=built["signature"],
             preprocessing=manifest_preprocessing(source, options),
             verifications=built["verifications"],
             files=[stage / XML_FILE, stage / BIN_FILE],
+            root=stage,
             extra=built["extra"],
             extra_versions=_versions(),
         )
@@ -133,7 +132,7 @@ def export_openvino(
     artifacts = (Artifact.of(output / XML_FILE, "openvino-xml"), Artifact.of(output / BIN_FILE, "openvino-bin"),
                  Artifact.of(output / MANIFEST_FILE, "manifest"))
     return ExportResult(format="openvino", model=source.name, output=output, artifacts=artifacts,
-                        verifications=tuple(built["verifications"]), manifest=manifest, timings=built["timings"],
+                        verifications=(built["onnx_verification"], *built["verifications"]), manifest=manifest, timings=built["timings"],
                         run_hint=openvino_hint(output / XML_FILE, built["input_shape"], built["runtime"],
                                                options.embed_preprocessing),
                         accuracy=(built["accuracy"],) if built["accuracy"] is not None else (),
@@ -162,10 +161,6 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
     embedded = options.embed_preprocessing
     timings: dict[str, float] = {}
     real, warnings_ = _read_real_data(source, options, data_config, say)
-    if precision == "int8":
-        from .int8_openvino import check_calibration_varies
-
-        check_calibration_varies(real.calibration, str(options.calib_data))
     start = time.perf_counter()
     # The fp32 float-input ONNX graph the ONNX export verifies (ONNX Runtime vs PyTorch), then converted.
     onnx_options = dataclasses.replace(options, precision="fp32", half=False, eval_data=None, calib_data=None,
@@ -253,6 +248,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
         extra["warnings"] = list(warnings_)
     extra["openvino"] = dict(
         converted_from="ONNX (the ONNX export's verified fp32 graph) with openvino.convert_model",
+        source_onnx_verification=onnx_file.verification.describe(),
         weights_dtype="fp16" if precision == "fp16" else ("int8 (FakeQuantize)" if precision == "int8" else "fp32"),
         runtime=dict(device="CPU", precision_hint=config.precision_hint, inference_precision=runs,
                      arithmetic=arithmetic,
@@ -262,7 +258,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
         embedded_preprocessing="PrePostProcessor: u8 NHWC -> f32, /255, (x - mean) / std, NCHW" if pixels else None,
     )
     return dict(signature=openvino_signature(model),
-                verifications=[onnx_file.verification, report], extra=extra, timings=timings, accuracy=accuracy,
+                verifications=[report], onnx_verification=onnx_file.verification, extra=extra, timings=timings, accuracy=accuracy,
                 warnings=warnings_, input_shape=shape, runtime=runs)
 
 

@@ -122,14 +122,38 @@ def manifest_openvino_config(manifest: dict[str, Any]) -> OpenVinoConfig:
                           pinning=bool(record.get("pinning", False)))
 
 
-def openvino_directory_logits(directory: str | os.PathLike, manifest: dict[str, Any], data_config: dict[str, Any],
-                              embedded_preprocessing: bool, threads: int | None = None
-                              ) -> Callable[[Any], np.ndarray]:
-    """The ``model.xml`` of an export directory as a logits function, compiled as its manifest says."""
+def directory_runner(directory: Any, device: str = "cpu", threads: int | None = None) -> Callable[[Any], np.ndarray]:
+    """``ExportDirectory``'s runner for format 'openvino': ``model.xml`` compiled as its manifest records (precision
+    hint, performance hint), on the CPU plugin."""
     from dataclasses import replace
 
-    config = manifest_openvino_config(manifest)
+    from .directory import ExportDirectoryError
+
+    if device != "cpu":
+        raise ExportDirectoryError(f"{directory.path} is an OpenVINO export, run by OpenVINO's CPU plugin; "
+                                   f"--device {device} applies to PyTorch and TensorRT targets")
+    config = manifest_openvino_config(directory.manifest.data)
     if threads:
         config = replace(config, threads=threads)
-    return openvino_logits(Path(directory) / "model.xml", embedded_preprocessing=embedded_preprocessing,
-                           data_config=data_config, config=config)
+    return openvino_logits(directory.graph_path, embedded_preprocessing=directory.pixel_input,
+                           data_config=directory.data_config(), config=config)
+
+
+def audit_runner(path: Path, data_config: dict[str, Any] | None) -> tuple[Callable[[Any], np.ndarray] | None, str]:
+    """``verify``'s runner for ``model.xml`` (the manifest beside it gives the compile settings); (None, why) when
+    OpenVINO is not installed."""
+    from resnet_hub.errors import MissingDependencyError
+
+    from .manifest import read_manifest
+    from .names import MANIFEST_FILE
+
+    try:
+        require_openvino("Re-running an OpenVINO export's parity")
+    except MissingDependencyError as exc:
+        return None, str(exc)
+    import openvino as ov
+
+    config = manifest_openvino_config(read_manifest(path.parent / MANIFEST_FILE).data)
+    run = openvino_logits(path, embedded_preprocessing=data_config is not None, data_config=data_config,
+                          config=config)
+    return run, f"OpenVINO {ov.get_version().split('-')[0]}, {run.precision} arithmetic"  # type: ignore[attr-defined]

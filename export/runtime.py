@@ -1,4 +1,5 @@
-"""Running an exported artifact as a logits function, the way evaluation and the accuracy gate need it.
+"""Running an exported artifact as a logits function, the way evaluation and the accuracy gate need it (the
+runners; :mod:`export.directory` picks one per format).
 
 Every runner takes the same input, a float (N, C, H, W) batch after timm's evaluation transform, so a PyTorch
 model and its exports are scored on identical tensors. A graph with preprocessing embedded takes decoded uint8
@@ -8,18 +9,15 @@ so it still receives the same pixels.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from resnet_hub.errors import EvaluationError
-
 
 def ort_session(path: str | os.PathLike, threads: int | None = None):
-    """An ONNX Runtime CPU session with all graph optimisations (what users run)."""
+    """An ONNX Runtime CPU session with all graph optimisations (what users run): the one session factory of the
+    export layer (verification, the accuracy gate, ``verify``, evaluate and the Ray workers all open graphs here)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -86,53 +84,3 @@ def engine_logits(
             return module(feed.to(device)).float().cpu().numpy()
 
     return run
-
-
-def is_pixel_input(manifest: dict[str, Any]) -> bool:
-    """Whether an export's graph takes uint8 pixels (``--embed-preprocessing``), as its manifest records."""
-    return bool(manifest.get("export", {}).get("embed_preprocessing")
-                or manifest.get("preprocessing", {}).get("embedded_in_graph"))
-
-
-def manifest_data_config(manifest: dict[str, Any]) -> dict[str, Any]:
-    pre = manifest.get("preprocessing", {})
-    try:
-        return dict(input_size=tuple(pre["input_size"]), interpolation=pre["interpolation"],
-                    crop_pct=pre["crop_pct"], crop_mode=pre.get("crop_mode", "center"), mean=tuple(pre["mean"]),
-                    std=tuple(pre["std"]))
-    except KeyError as exc:
-        raise EvaluationError(f"The manifest's preprocessing record lacks {exc}; re-export the model") from None
-
-
-def export_target(directory: str | os.PathLike, device: str = "cpu"):
-    """An export directory (ONNX, or a TensorRT engine where TensorRT and CUDA exist) as an evaluation target."""
-    from resnet_hub.evaluate import Target
-
-    directory = Path(directory)
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.is_file():
-        raise EvaluationError(f"{directory} has no manifest.json; evaluate an export directory written by "
-                              "`resnet-hub export`, a .safetensors file or a model name")
-    manifest = json.loads(manifest_path.read_text())
-    config = manifest_data_config(manifest)
-    model_info = manifest.get("model", {})
-    names = model_info.get("label_names")
-    num_classes = int(model_info.get("num_classes", 1000))
-    export_options = manifest.get("export", {})
-    fmt = manifest.get("format")
-    embedded = is_pixel_input(manifest)
-    if fmt == "tensorrt":
-        from .tensorrt import TensorRTModule
-
-        engine = TensorRTModule(directory / "model.plan")
-        return Target(f"{directory} (TensorRT engine)", "TensorRT",
-                      engine_logits(engine, embedded_preprocessing=embedded, data_config=config), config, names,
-                      num_classes)
-    onnx_file = directory / "model.onnx"
-    if fmt != "onnx" or not onnx_file.exists():
-        raise EvaluationError(f"{directory} holds a '{fmt}' export without model.onnx; evaluate an ONNX or "
-                              "TensorRT export directory")
-    precision = export_options.get("precision") or ("fp16" if export_options.get("half") else "fp32")
-    return Target(f"{directory} (ONNX {precision})", "ONNX Runtime (CPU)",
-                  onnx_logits(onnx_file, embedded_preprocessing=embedded, data_config=config), config, names,
-                  num_classes)

@@ -29,13 +29,22 @@ from resnet_hub.errors import MissingDependencyError
 
 from .errors import ExportOptionError, ProfileShapeError
 from .files import StagedTree, refuse_overwrite, staging_prefix
-from .manifest import build_manifest, write_manifest
-from .onnx import INPUT_NAME, MANIFEST_FILE, ONNX_FILE, OUTPUT_NAME, OnnxOptions, Progress, manifest_extra, \
-    manifest_preprocessing, options_dict, write_verified_onnx
+from .manifest import build_manifest, file_entries, write_manifest
+from .names import (
+    CONFIG_FILE,
+    ENGINE_FILE,
+    FORMAT_TRITON_ONNX,
+    FORMAT_TRITON_TENSORRT,
+    INPUT_NAME,
+    LABELS_FILE,
+    MANIFEST_FILE,
+    ONNX_FILE,
+    OUTPUT_NAME,
+)
+from .onnx import OnnxOptions, Progress, manifest_extra, manifest_preprocessing, options_dict, write_verified_onnx
 from .result import Artifact, ExportResult
 from .source import ModelSource, load_model_source
 
-CONFIG_FILE = "config.pbtxt"
 README_FILE = "README.md"
 INSTANCE_KINDS = {"auto": "KIND_AUTO", "cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 DEFAULT_MAX_BATCH = 32
@@ -72,6 +81,15 @@ class TritonModelSpec:
     output_name: str = OUTPUT_NAME
     data_type: str = "TYPE_FP32"  # the output's; and the input's unless input_data_type says otherwise
     input_data_type: str | None = None  # "TYPE_UINT8": preprocessing embedded, input dims [H, W, 3]
+    label_filename: str | None = LABELS_FILE  # classification extension: class names, one per line
+
+
+def labels_text(source: ModelSource) -> str:
+    """labels.txt for Triton's classification extension: the weights' class names, or 'class N'."""
+    from resnet_hub.predict import class_names
+
+    names = source.label_names if source.label_names else class_names(source.num_classes)
+    return "".join(" ".join(str(name).split()) + "\n" for name in names)  # one line each, whatever the name
 
 
 def triton_model_name(name: str, suffix: str) -> str:
@@ -112,6 +130,7 @@ def render_config(spec: TritonModelSpec) -> str:
         f'    name: "{spec.output_name}"',
         f"    data_type: {spec.data_type}",
         f"    dims: {dims(spec.output_dims)}",
+        f'    label_filename: "{spec.label_filename}"' if spec.label_filename else "",
         "  }",
         "]",
     ]
@@ -294,10 +313,13 @@ def export_triton(
             instance_kind=INSTANCE_KINDS[options.instance_kind])
         (tree / CONFIG_FILE).write_text(validated_config(spec))
         (tree / README_FILE).write_text(client_readme(spec, preprocessing, ONNX_FILE))
-        manifest = build_manifest(source, fmt="triton-onnx", options=options_dict(onnx_options),
+        (tree / LABELS_FILE).write_text(labels_text(source))
+        # Everything Triton serves is hashed: the graph(s), the config it parses, the labels it returns, the README.
+        manifest = build_manifest(source, fmt=FORMAT_TRITON_ONNX, options=options_dict(onnx_options),
                                   signature=verified.signature, preprocessing=preprocessing,
-                                  verifications=[verified.verification], files=list(tree.rglob("*.onnx*")),
-                                  extra=dict(triton=asdict(spec), **manifest_extra(verified)))
+                                  verifications=[verified.verification],
+                                  files=[tree / version, tree / CONFIG_FILE, tree / README_FILE, tree / LABELS_FILE],
+                                  root=tree, extra=dict(triton=asdict(spec), **manifest_extra(verified)))
         write_manifest(tree / MANIFEST_FILE, manifest)
         manifests[names[0]] = manifest
         specs = [spec]
@@ -307,7 +329,7 @@ def export_triton(
     for spec in specs:
         model_dir = repository / spec.name
         artifacts.append(Artifact.of(model_dir / CONFIG_FILE, "triton-config"))
-        model_file = "model.plan" if spec.platform == "tensorrt_plan" else ONNX_FILE
+        model_file = ENGINE_FILE if spec.platform == "tensorrt_plan" else ONNX_FILE
         artifacts.append(Artifact.of(model_dir / version / model_file,
                                      "engine" if spec.platform == "tensorrt_plan" else "onnx"))
         artifacts.append(Artifact.of(model_dir / README_FILE, "readme"))
@@ -348,16 +370,24 @@ def _stage_tensorrt(source, repository: Path, name: str, onnx_options: OnnxOptio
         try:
             result = export_tensorrt(source, build_dir / "out", onnx_options, tensorrt_options, progress=progress)
             (tree / version).mkdir()
-            os.replace(build_dir / "out" / "model.plan", tree / version / "model.plan")
+            os.replace(build_dir / "out" / ENGINE_FILE, tree / version / ENGINE_FILE)
             verifications.extend(result.verifications[1:])
             manifest = dict(result.manifest)
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
         spec = replace(onnx_spec, name=name, platform="tensorrt_plan", instance_kind="KIND_GPU")
         (tree / CONFIG_FILE).write_text(validated_config(spec))
-        (tree / README_FILE).write_text(client_readme(spec, preprocessing, "model.plan"))
+        (tree / README_FILE).write_text(client_readme(spec, preprocessing, ENGINE_FILE))
+        (tree / LABELS_FILE).write_text(labels_text(source))
         manifest["triton"] = asdict(spec)
-        manifest["format"] = "triton-tensorrt"
+        manifest["format"] = FORMAT_TRITON_TENSORRT
+        # This directory serves the engine only: its files are what is here, and the ONNX graph's parity run (a
+        # build input, not shipped) moves beside the engine record.
+        manifest["files"] = file_entries(tree, [tree / version, tree / CONFIG_FILE, tree / README_FILE,
+                                                tree / LABELS_FILE])
+        shipped = [v for v in manifest["verification"] if v["artifact"] == ENGINE_FILE]
+        manifest["tensorrt"]["build_input_verification"] = [v for v in manifest["verification"] if v not in shipped]
+        manifest["verification"] = shipped
         write_manifest(tree / MANIFEST_FILE, manifest)
         manifests[name] = manifest
     return spec

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .bounds import against
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -112,10 +114,13 @@ class VerificationReport:
         top5 = min(c.top5_overlap for c in self.checks)
         inputs = "real images" if any(c.inputs == "images" for c in self.checks) else "noise inputs"
         t = self.tolerance
+        # A failing figure is printed with the digits it takes to differ from its bound (bounds.against).
         return (f"{self.runtime} vs PyTorch on {inputs} at batch {', '.join(map(str, self.batch_sizes))}: max "
-                f"|diff| / logit range {self.max_rel_diff:.2e} (<= {t.max_rel_diff:g}), min cosine "
-                f"{self.min_cosine:.6f} (>= {t.min_cosine:g}), top-1 agreement {top1:.1%} "
-                f"(>= {t.min_top1_agreement:.0%}), top-5 overlap {top5:.0%} (>= {t.min_top5_overlap:.0%}); "
+                f"|diff| / logit range "
+                f"{against(self.max_rel_diff, t.max_rel_diff, '.2e', at_least=False, bound_fmt='g')}, min cosine "
+                f"{against(self.min_cosine, t.min_cosine, '.6f', at_least=True, bound_fmt='g')}, top-1 "
+                f"agreement {against(top1, t.min_top1_agreement, '.1%', at_least=True, bound_fmt='.0%')}, top-5 "
+                f"overlap {against(top5, t.min_top5_overlap, '.0%', at_least=True)}; "
                 f"max |diff| {self.max_abs_diff:.2e}")
 
 

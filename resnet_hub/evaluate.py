@@ -190,10 +190,10 @@ def resolve_target(
 
     path = Path(target) if target is not None else None
     if path is not None and path.is_dir():
-        # Export directories are opened by resnet_hub.export.runtime.export_target (the export layer sits above
+        # Export directories are opened by resnet_hub.export.directory.export_target (the export layer sits above
         # this module); the CLI dispatches there.
         raise EvaluationError(f"{path} is a directory: evaluate an export directory with "
-                              "resnet_hub.export.runtime.export_target(...) or `resnet-hub evaluate DIR`")
+                              "resnet_hub.export.directory.export_target(...) or `resnet-hub evaluate DIR`")
     if path is not None and path.suffix == ".safetensors":
         if weights is not None:
             raise EvaluationError("Pass the weights file either as TARGET or as --weights, not both")
@@ -222,7 +222,7 @@ def evaluate(
     """Evaluate TARGET on ``data``'s evaluation split (``SRC/val``, the whole folder, or digits' val split).
 
     TARGET: a model name, a weights file, or an already resolved :class:`Target` (an export directory's, from
-    ``resnet_hub.export.runtime.export_target``)."""
+    ``resnet_hub.export.directory.export_target``)."""
     resolved = target if isinstance(target, Target) else resolve_target(target, name=name, weights=weights,
                                                                        pretrained=pretrained, device=device)
     prepared = prepare(data, resolved.data_config,

@@ -74,8 +74,8 @@ def test_evaluate_cli_equals_an_independent_computation(digits_model, tmp_path):
 
 
 def test_evaluate_an_onnx_export_directory(digits_model, tmp_path):
+    from resnet_hub.export.directory import export_target
     from resnet_hub.export.onnx import OnnxOptions, export_onnx
-    from resnet_hub.export.runtime import export_target
 
     export_onnx("myresnet18", tmp_path / "onnx", OnnxOptions(), weights=digits_model)
     reference = evaluate(str(digits_model), "digits")

@@ -1,7 +1,7 @@
 """ONNX Runtime backends: the fp32, fp16 and int8 graphs ``resnet-hub export --format onnx`` writes, each in a
 session created once with the benchmark's threads.
 
-Tried for int8 on CPUs (``export/int8_cpu.py`` records the rest): ``reduce_range`` (7-bit weights) is what ONNX
+Tried for int8 on CPUs (``export/int8_onnxruntime.py`` records the rest): ``reduce_range`` (7-bit weights) is what ONNX
 Runtime recommends without VNNI, where u8 x s8 products go through ``vpmaddubsw`` and can saturate; with VNNI it only
 costs accuracy, so ``reduce_range="auto"`` (decided by the CPU) is what the backend runs.
 """
@@ -113,7 +113,7 @@ def onnxruntime_runner(
 def _int8_graph(model: nn.Module, x: torch.Tensor, workdir: Path, calibration: Calibration | None
                 ) -> tuple[Path, str]:
     """The graph ``resnet-hub export --precision int8`` writes, calibrated on real images; (path, description)."""
-    from resnet_hub.export.int8_cpu import quantize_for_cpu
+    from resnet_hub.export.int8_onnxruntime import quantize_for_cpu
 
     images, count = calibration_images(calibration, "onnxruntime-int8")
     fp32 = fp32_graph(model, x, workdir / "int8-source.onnx")

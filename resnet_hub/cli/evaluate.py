@@ -31,7 +31,7 @@ def evaluate_command(
     err = Console(stderr=True)
     resolved: object = target
     if Path(target).is_dir():
-        from ..export.runtime import export_target
+        from ..export.directory import export_target
 
         if weights is not None or pretrained:
             raise typer.BadParameter("an export directory carries its own weights; drop --weights/--pretrained")

@@ -32,7 +32,8 @@ def export_command(
                                     help="Download the default (or NAME.tag) pretrained weights."),
     batch_size: int = typer.Option(1, "--batch-size", help="Trace batch (the fixed batch with --static-batch)."),
     dynamic_batch: bool = typer.Option(True, "--dynamic-batch/--static-batch", help="Dynamic 'batch' axis."),
-    img_size: Optional[Tuple[int, int]] = typer.Option(None, "--img-size", help="H W (default: the weights' size)."),
+    img_size: Optional[Tuple[int, int]] = typer.Option(None, "--img-size",
+                                                       help="H W, 32-4096 px (default: the weights' size)."),
     opset: int = typer.Option(20, "--opset", help="ONNX opset (dynamo 18-23, torchscript 9-20)."),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="fp32 | fp16 | int8 (default: fp32 for onnx/triton, fp16 for tensorrt). ONNX int8 "
@@ -48,7 +49,8 @@ def export_command(
                                                                       "the export on its accuracy vs PyTorch."),
     eval_limit: Optional[int] = typer.Option(None, "--eval-limit", help="Gate on at most this many images."),
     max_accuracy_drop: Optional[float] = typer.Option(
-        None, "--max-accuracy-drop", help="Allowed top-1 drop in points (default fp32 0.1, fp16 0.5, int8 1.0)."),
+        None, "--max-accuracy-drop",
+        help="Allowed top-1 drop in points with --eval-data (default fp32 0.1, fp16 0.5, int8 1.0)."),
     embed_preprocessing: bool = typer.Option(
         False, "--embed-preprocessing",
         help="The graph takes decoded uint8 RGB pixels (N, H, W, 3; resized and cropped by the client) and does the "
@@ -61,7 +63,8 @@ def export_command(
     opt_batch: Optional[int] = typer.Option(None, "--opt-batch", help="TensorRT profile optimum (default 8)."),
     max_batch: Optional[int] = typer.Option(None, "--max-batch",
                                             help="TensorRT profile max batch / Triton max_batch_size (default 32)."),
-    workspace: int = typer.Option(4096, "--workspace", help="TensorRT workspace limit in MiB."),
+    workspace_mib: int = typer.Option(4096, "--workspace-mib", help="TensorRT workspace limit in MiB."),
+    workspace: Optional[int] = typer.Option(None, "--workspace", hidden=True, help="Old name of --workspace-mib."),
     optimization_level: int = typer.Option(3, "--optimization-level", help="TensorRT builder level 0-5."),
     timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="TensorRT timing cache file to reuse."),
     use_timing_cache: bool = typer.Option(True, "--use-timing-cache/--no-timing-cache"),
@@ -76,7 +79,8 @@ def export_command(
     triton_name: Optional[str] = typer.Option(None, "--triton-name", help="Triton model name prefix."),
     preferred_batch: List[int] = typer.Option([], "--preferred-batch", help="Triton preferred batch size (repeat)."),
     queue_delay_us: int = typer.Option(100, "--queue-delay-us", help="Triton dynamic batching max queue delay."),
-    instances: int = typer.Option(1, "--instances", help="Triton instance count."),
+    instance_count: int = typer.Option(1, "--instance-count", help="Triton instance count."),
+    instances: Optional[int] = typer.Option(None, "--instances", hidden=True, help="Old name of --instance-count."),
     instance_kind: str = typer.Option("auto", "--instance-kind", help="Triton ONNX instances: auto | cpu | gpu"),
     with_tensorrt: bool = typer.Option(False, "--with-tensorrt", help="Triton: also build and add the TensorRT plan."),
 ) -> None:
@@ -101,14 +105,16 @@ def export_command(
                                eval_data=eval_data, eval_limit=eval_limit, max_accuracy_drop=max_accuracy_drop,
                                embed_preprocessing=embed_preprocessing)
     trt_options = TensorRTOptions(precision=chosen or "fp16", min_batch=min_batch, opt_batch=opt_batch,
-                                  max_batch=max_batch, workspace_mib=workspace, optimization_level=optimization_level,
+                                  max_batch=max_batch, workspace_mib=workspace_mib if workspace is None else workspace,
+                                  optimization_level=optimization_level,
                                   timing_cache=timing_cache, use_timing_cache=use_timing_cache,
-                                  calib_dir=Path(calib) if calib else None, calib_limit=calib_limit,
+                                  calib_data=calib, calib_limit=calib_limit,
                                   version_compatible=version_compatible,
                                   hardware_compatibility=hardware_compatibility, engine_cache=engine_cache)
     triton_options = TritonOptions(model_name=triton_name, max_batch_size=max_batch,
                                    preferred_batch_sizes=tuple(preferred_batch) or None,
-                                   max_queue_delay_us=queue_delay_us, instance_count=instances,
+                                   max_queue_delay_us=queue_delay_us,
+                                   instance_count=instance_count if instances is None else instances,
                                    instance_kind=instance_kind, include_tensorrt=with_tensorrt)
     err = Console(stderr=True)
     start = time.perf_counter()

@@ -39,6 +39,26 @@ def make_logits_meaningful(model: torch.nn.Module, randomize, seed: int = 0) -> 
 
 
 
+def minimal_manifest(fmt: str, files: dict[str, bytes], **sections) -> dict:
+    """The smallest manifest :class:`resnet_hub.export.manifest.Manifest` accepts, for ``files`` (name -> content)
+    of a ``fmt`` export; ``sections`` are added or replace the defaults."""
+    import hashlib
+
+    artifact = "model.plan" if "tensorrt" in fmt else "model.onnx"
+    manifest = dict(
+        manifest_version=1, format=fmt, model=dict(name="myresnet18", num_classes=10, label_names=None),
+        weights=dict(source="random-init", file_sha256=None, state_dict_sha256=None),
+        preprocessing=dict(input_size=[3, 32, 32], interpolation="bilinear", crop_pct=1.0, crop_mode="center",
+                           mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25]),
+        files=[dict(name=name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+               for name, data in files.items()],
+        verification=[dict(artifact=artifact, runtime="ONNX Runtime (CPU)", passed=True, tolerance={},
+                           checks=[dict(batch_size=1)])],
+        verified=True, export={})
+    manifest.update(sections)
+    return manifest
+
+
 def run_cli(*args: str, blocked: tuple[str, ...] = (), cwd: Path | None = None, timeout: int = 300):
     """Run the real console entry point in a subprocess; ``blocked`` modules fail to import there.
 

@@ -57,7 +57,7 @@ def test_int8_calibrated_with_other_preprocessing_is_refused(digits_model, tmp_p
     from resnet_hub.data import eval_transform, open_calibration, stacked
     from resnet_hub.evaluate import class_mapping, prepare, torch_logits
     from resnet_hub.export.accuracy import accuracy_gate
-    from resnet_hub.export.int8_cpu import quantize_for_cpu
+    from resnet_hub.export.int8_onnxruntime import quantize_for_cpu
     from resnet_hub.export.onnx import export_onnx_model
     from resnet_hub.export.runtime import onnx_logits
     from resnet_hub.model_loading import load_model

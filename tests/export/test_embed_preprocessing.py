@@ -16,7 +16,7 @@ import torch
 
 from resnet_hub.data import eval_transform, open_labelled
 from resnet_hub.export.errors import ExportOptionError
-from resnet_hub.export.int8_cpu import input_path_nodes
+from resnet_hub.export.int8_onnxruntime import input_path_nodes
 from resnet_hub.export.onnx import OnnxOptions, export_onnx
 from resnet_hub.export.source import load_model_source
 from resnet_hub.export.triton import TritonOptions, config_as_dict, export_triton, read_config
@@ -160,6 +160,7 @@ def test_verify_reruns_parity_of_an_embedded_export_on_pixels(digits_resnet18, t
     tampered.mkdir()
     onnx.save(graph, str(tampered / "model.onnx"))
     from resnet_hub.export.audit import rerun_parity
+    from resnet_hub.export.manifest import read_manifest
 
-    runs = rerun_parity(tampered, json.loads((out / "manifest.json").read_text()), digits_resnet18)
+    runs = rerun_parity(tampered, read_manifest(out / "manifest.json"), digits_resnet18)
     assert [r.status for r in runs] == ["failed"], runs

@@ -25,6 +25,12 @@ from resnet_hub.errors import UnknownModelError
     ("myresnet18", dict(format="tensorrt", tensorrt=TensorRTOptions(precision="int4")), ExportOptionError,
      "Unknown precision 'int4'"),
     ("myresnet18", dict(pretrained=True, weights="w.safetensors"), ExportOptionError, "not both"),
+    ("myresnet18", dict(onnx=OnnxOptions(img_size=(100000, 100000))), ExportOptionError,
+     "--img-size must be two sizes of 32-4096 px"),
+    ("myresnet18", dict(onnx=OnnxOptions(max_accuracy_drop=2.0)), ExportOptionError,
+     "add --eval-data SRC"),
+    ("myresnet18", dict(format="triton", onnx=OnnxOptions(max_accuracy_drop=0.0)), ExportOptionError,
+     "add --eval-data SRC"),
 ])
 def test_bad_request_raises_typed_error_and_writes_nothing(name, kwargs, error, needle, tmp_path):
     with pytest.raises(error, match=needle.replace("(", r"\(")):
@@ -70,4 +76,17 @@ def test_graph_that_does_not_reproduce_pytorch_is_rejected_and_not_written(sourc
     with pytest.raises(VerificationError, match="does not match PyTorch") as info:
         export_onnx(broken, tmp_path / "out", OnnxOptions(exporter="torchscript", img_size=IMG))
     assert info.value.report is not None and not info.value.report.passed
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--img-size", "100000", "100000"), "--img-size must be two sizes of 32-4096 px"),
+    (("--max-accuracy-drop", "5"), "--max-accuracy-drop sets the accuracy gate's allowance"),
+])
+def test_cli_refuses_hostile_sizes_and_an_unusable_gate_in_one_line(args, needle, tmp_path):
+    from export_helpers import run_cli
+
+    proc = run_cli("export", "myresnet18", "--output", str(tmp_path / "out"), *args, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
     assert tree(tmp_path) == []

@@ -65,7 +65,7 @@ def test_engine_with_embedded_preprocessing_takes_uint8_pixels(precision, digits
     source = load_model_source("myresnet18", weights=digits_resnet18)
     config = source.data_config((32, 32))
     export_tensorrt(source, tmp_path / "trt", OnnxOptions(img_size=(32, 32), embed_preprocessing=True),
-                    TensorRTOptions(precision=precision, max_batch=64, calib_dir="digits" if precision == "int8"
+                    TensorRTOptions(precision=precision, max_batch=64, calib_data="digits" if precision == "int8"
                                     else None, use_timing_cache=False, engine_cache=False))
     manifest = json.loads((tmp_path / "trt" / "manifest.json").read_text())
     assert manifest["input"]["dtype"] == "uint8" and manifest["input"]["shape"] == ["batch", 32, 32, 3]

@@ -9,7 +9,6 @@ input) are in tests/tensorrt_conformance; the engine itself on a GPU in test_ten
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -33,7 +32,7 @@ def test_int8_graph_for_tensorrt_of_a_pixel_input_model_is_calibrated_on_pixels(
     source = load_model_source("myresnet18", weights=digits_resnet18)
     config = source.data_config(IMG)
     export_onnx(source, tmp_path / "fp32", OnnxOptions(img_size=IMG, embed_preprocessing=True))
-    options = TensorRTOptions(precision="int8", calib_dir=Path("digits"), calib_limit=256)
+    options = TensorRTOptions(precision="int8", calib_data="digits", calib_limit=256)
     qdq = int8_parse_graph(tmp_path / "fp32" / "model.onnx", tmp_path / "model.qdq.onnx", options, config,
                            pixel_input=True)
 

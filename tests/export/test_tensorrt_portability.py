@@ -11,9 +11,10 @@ import json
 
 import pytest
 import torch
-from export_helpers import run_cli, tree
+from export_helpers import minimal_manifest, run_cli, tree
 
 from resnet_hub.errors import MissingDependencyError
+from resnet_hub.export.digest import sha256_of_files
 from resnet_hub.export.engine_cache import EngineCache
 from resnet_hub.export.engine_record import (
     EngineMismatchError,
@@ -23,7 +24,6 @@ from resnet_hub.export.engine_record import (
     cache_key,
     check_record,
     differences,
-    files_sha256,
     read_record,
     record_path,
 )
@@ -98,7 +98,9 @@ def test_record_round_trips_and_is_found_beside_the_engine_or_in_a_triton_manife
     triton = tmp_path / "repo" / "m_tensorrt"
     (triton / "1").mkdir(parents=True)
     (triton / "1" / "model.plan").write_bytes(ENGINE)
-    (triton / "manifest.json").write_text(json.dumps({"tensorrt": {"engine_record": record().to_dict()}}))
+    manifest = minimal_manifest("triton-tensorrt", {"1/model.plan": ENGINE},
+                                tensorrt={"engine_record": record().to_dict()})
+    (triton / "manifest.json").write_text(json.dumps(manifest))
     assert read_record(triton / "1" / "model.plan") == record()
 
 
@@ -148,9 +150,9 @@ def test_engine_cache_stores_reuses_and_rejects_a_damaged_entry(tmp_path):
 def test_onnx_hash_covers_the_external_data_file(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"graph")
     (tmp_path / "model.onnx.data").write_bytes(b"weights")
-    both = files_sha256([tmp_path / "model.onnx", tmp_path / "model.onnx.data"])
+    both = sha256_of_files([tmp_path / "model.onnx", tmp_path / "model.onnx.data"])
     (tmp_path / "model.onnx.data").write_bytes(b"weightz")
-    assert files_sha256([tmp_path / "model.onnx", tmp_path / "model.onnx.data"]) != both
+    assert sha256_of_files([tmp_path / "model.onnx", tmp_path / "model.onnx.data"]) != both
 
 
 def test_plan_records_portability_flags():
@@ -181,7 +183,7 @@ def test_cli_refuses_an_unknown_hardware_compatibility_before_any_work(tmp_path)
 
 
 def test_missing_tensorrt_message_keeps_the_import_error():
-    from resnet_hub.export.tensorrt import TensorRTImportError, _import_message
+    from resnet_hub.export.tensorrt_runtime import TensorRTImportError, _import_message
 
     missing = ModuleNotFoundError("No module named 'tensorrt'", name="tensorrt")
     assert "is not installed (ModuleNotFoundError: No module named 'tensorrt')" in _import_message(missing)
@@ -194,7 +196,7 @@ def test_missing_tensorrt_message_keeps_the_import_error():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: there is no 'no GPU' message to check")
 def test_no_cuda_message_says_it_once():
-    from resnet_hub.export.tensorrt import require_cuda
+    from resnet_hub.export.tensorrt_runtime import require_cuda
 
     with pytest.raises(DeviceUnavailableError) as info:
         require_cuda()

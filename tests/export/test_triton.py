@@ -35,15 +35,18 @@ def test_onnx_model_repository_single_file(source_for, tmp_path):
     model_dir = repo / "myresnet50_onnx"
     assert tree(repo) == ["myresnet50_onnx", "myresnet50_onnx/1", "myresnet50_onnx/1/model.onnx",
                           "myresnet50_onnx/README.md", "myresnet50_onnx/config.pbtxt",
-                          "myresnet50_onnx/manifest.json"]
+                          "myresnet50_onnx/labels.txt", "myresnet50_onnx/manifest.json"]
     config = read_config(model_dir / "config.pbtxt")
     assert config.name == "myresnet50_onnx"
     assert config.platform == "onnxruntime_onnx"
     assert config.max_batch_size == 16
     assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
         ("input", model_config_pb2.TYPE_FP32, [3, *IMG])]
-    assert [(o.name, o.data_type, list(o.dims)) for o in config.output] == [
-        ("logits", model_config_pb2.TYPE_FP32, [1000])]
+    assert [(o.name, o.data_type, list(o.dims), o.label_filename) for o in config.output] == [
+        ("logits", model_config_pb2.TYPE_FP32, [1000], "labels.txt")]
+    # Triton's classification extension returns these names: ImageNet's for a 1000-class head without recorded names
+    labels = (model_dir / "labels.txt").read_text().splitlines()
+    assert len(labels) == 1000 and labels[0] == "tench, Tinca tinca"
     assert list(config.dynamic_batching.preferred_batch_size) == [4, 16]
     assert config.dynamic_batching.max_queue_delay_microseconds == 250
     assert [(g.count, g.kind) for g in config.instance_group] == [(2, Kind.KIND_CPU)]

@@ -43,6 +43,7 @@ def copy_of(exports, tmp_path):
         shutil.copytree(exports[name], target)
         return target
 
+    make.weights = exports["weights"]
     return make
 
 
@@ -75,8 +76,8 @@ def test_a_tampered_byte_fails_with_the_file_named(copy_of):
     (out / "model.onnx.data").write_bytes(bytes(data))
     proc = verify_cli(out)
     assert proc.returncode == 1
-    assert f"{out / 'model.onnx.data'}: modified (manifest: {len(data)} bytes" in proc.stderr, proc.stderr
-    assert "on disk:" in proc.stderr
+    assert f"{out / 'model.onnx.data'}: modified (sha256 " in proc.stderr, proc.stderr
+    assert "on disk, the manifest records" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_a_deleted_file_and_a_missing_manifest_fail(copy_of):
@@ -99,7 +100,7 @@ def test_a_manifest_that_lies_about_a_file_fails(copy_of):
     result = audit_export(out)
     assert not result.ok
     (bad,) = [f for f in result.exports[0].files if not f.ok]
-    assert bad.name == "model.onnx" and bad.status == "modified" and "sha256 000000000000" in bad.detail
+    assert bad.name == "model.onnx" and bad.status == "modified" and "manifest records 000000000000" in bad.detail
     assert all(r.status == "not re-run" for r in result.exports[0].parity)
 
 
@@ -118,13 +119,14 @@ def test_a_manifest_that_lies_about_parity_fails_on_re_run(copy_of, exports):
     assert run.status == "failed" and "max |diff|" in run.detail and not result.ok
 
 
-def test_random_init_export_checks_files_and_says_why_parity_was_not_re_run(tmp_path):
+def test_random_init_export_fails_unless_hashes_only_and_says_why_parity_was_not_re_run(tmp_path):
     out = tmp_path / "onnx"
     export("myresnet18", "onnx", out, onnx=OnnxOptions(img_size=IMG, exporter="torchscript"))
     result = audit_export(out)
-    assert result.ok
     (run,) = result.exports[0].parity
     assert run.status == "not re-run" and "random-init weights" in run.detail
+    assert not result.ok and any("random-init weights" in line for line in result.failures())
+    assert audit_export(out, hashes_only=True).ok
 
 
 def test_triton_repository_verifies_every_model_directory(exports, copy_of):
@@ -138,25 +140,36 @@ def test_triton_repository_verifies_every_model_directory(exports, copy_of):
 
 
 def test_tensorrt_parity_is_not_re_run_without_tensorrt_and_says_why(copy_of):
-    """An export directory whose manifest also lists an engine (as a GPU machine's export would): the files
-    are checked; TensorRT parity is reported as not re-run with the reason, and ONNX parity still runs."""
+    """A TensorRT export directory (as a GPU machine writes it) checked where TensorRT is missing: the files and
+    ONNX parity are checked; the engine's parity is reported as not re-run with the reason, which fails verify
+    unless --hashes-only was asked for."""
     pytest.importorskip("onnxruntime")
+    import dataclasses
     import importlib.util
+
+    from resnet_hub.export.verify import FP16
 
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is importable here: the GPU tests cover engines")
     out = copy_of("onnx")
-    (out / "model.plan").write_bytes(b"engine bytes")
+    engine, record = b"engine bytes", json.dumps({"precision": "fp16"}).encode()
+    (out / "model.plan").write_bytes(engine)
+    (out / "model.plan.json").write_bytes(record)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["files"].append(dict(name="model.plan", bytes=12, sha256=hashlib.sha256(b"engine bytes").hexdigest()))
-    engine_check = dict(manifest["verification"][0], artifact="model.plan", runtime="TensorRT 10.16.1.11 (NVIDIA H100)")
+    manifest["format"], manifest["precision"] = "tensorrt", "fp16"
+    manifest["tensorrt"] = dict(engine_record=dict(precision="fp16", profile=[1, 2, 4]))
+    for name, data in (("model.plan", engine), ("model.plan.json", record)):
+        manifest["files"].append(dict(name=name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    engine_check = dict(manifest["verification"][0], artifact="model.plan", runtime="TensorRT 10.16.1.11 (NVIDIA H100)",
+                        tolerance=dataclasses.asdict(FP16))
     manifest["verification"].append(engine_check)
     (out / "manifest.json").write_text(json.dumps(manifest))
-    result = audit_export(out)
-    assert result.ok, result.failures()
+    result = audit_export(out, weights=copy_of.weights)
     onnx_run, engine_run = result.exports[0].parity
-    assert onnx_run.status == "passed"
+    assert onnx_run.status == "passed", onnx_run
     assert engine_run.status == "not re-run" and "'tensorrt' package, which is not installed" in engine_run.detail
+    assert not result.ok and result.exports[0].problems == ()
+    assert audit_export(out, hashes_only=True).ok
 
 
 def test_not_a_directory_is_a_clear_error(tmp_path):

@@ -164,16 +164,16 @@ MUTATIONS = {
                "set_memory_pool_limt"),
     "property": ("tensorrt.py", "config.builder_optimization_level =", "config.builder_optimisation_level =", "fp32",
                  "builder_optimisation_level"),
-    "removed-api": ("tensorrt.py", "execute_async_v3(int(stream_handle))", "execute_async_v2(int(stream_handle))",
-                    "fp32", "execute_async_v2"),
+    "removed-api": ("tensorrt_runtime.py", "execute_async_v3(int(stream_handle))",
+                    "execute_async_v2(int(stream_handle))", "fp32", "execute_async_v2"),
     "builder-flag": ("tensorrt_plan.py", '(*builder_flags, "VERSION_COMPATIBLE")',
                      '(*builder_flags, "VERSION_COMPATABLE")', "portable", "no BuilderFlag.VERSION_COMPATABLE"),
     "argument-type": ("tensorrt.py", 'config.set_flag(_member(trt, "BuilderFlag", name))', "config.set_flag(name)",
                       "portable", "set_flag(): incompatible function arguments"),
-    "property-type": ("tensorrt.py", "self.runtime.engine_host_code_allowed = True",
+    "property-type": ("tensorrt_runtime.py", "self.runtime.engine_host_code_allowed = True",
                       "self.runtime.engine_host_code_allowed = 1", "portable", "engine_host_code_allowed"),
-    "pixel-dtype": ("tensorrt.py", "trt.DataType.UINT8: torch.uint8", "trt.DataType.UNIT8: torch.uint8", "pixels",
-                    "UNIT8"),
+    "pixel-dtype": ("tensorrt_runtime.py", "trt.DataType.UINT8: torch.uint8", "trt.DataType.UNIT8: torch.uint8",
+                    "pixels", "UNIT8"),
 }
 # Only TensorRT 10.12+ uses STRONGLY_TYPED (11 plans no network flags at all).
 MUTATIONS_10 = {"network-flag": ("tensorrt_plan.py", '("STRONGLY_TYPED",), ()', '("STRONGLY_TYPE",), ()', "fp16",
@@ -200,7 +200,7 @@ def test_a_mistake_in_the_tensorrt_code_fails_the_conformance_run(name, report):
 def test_bindings_without_their_libraries_keep_the_real_import_error():
     """The common broken install: the bindings are there, libnvinfer is not. The real ``import tensorrt``
     failure (a bare subprocess, no stand-in) must come through in our message, not a claim of 'not installed'."""
-    from resnet_hub.export.tensorrt import TensorRTImportError
+    from resnet_hub.export.tensorrt_runtime import TensorRTImportError
 
     version = VERSIONS[-1]
     env = dict(os.environ, PYTHONPATH=str(_bindings(version)))

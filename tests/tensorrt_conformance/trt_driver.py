@@ -178,19 +178,21 @@ def _load(path: Path, name: str):
 
 
 def run_mutations(trt, strict, mutations: list[dict], work: Path) -> dict:
-    """Each mistake typed into a copy of export/tensorrt_plan.py + export/tensorrt.py, loaded in place of the
-    originals (same process: one torch import for all), then its scenario run; what it raised, and where."""
+    """Each mistake typed into a copy of export/tensorrt_plan.py + tensorrt_runtime.py + tensorrt.py, loaded in place
+    of the originals (same process: one torch import for all), then its scenario run; what it raised, and where."""
     import traceback
 
     import resnet_hub.export.tensorrt as original_rt
     import resnet_hub.export.tensorrt_plan as original_plan
+    import resnet_hub.export.tensorrt_runtime as original_run
 
-    names = ("resnet_hub.export.tensorrt_plan", "resnet_hub.export.tensorrt")
+    originals = (original_plan, original_run, original_rt)  # in import order: each stands on the ones before
+    names = tuple(module.__name__ for module in originals)
     results = {}
     for mutation in mutations:
         copy = work / "mutations" / mutation["name"]
         copy.mkdir(parents=True)
-        for module in (original_plan, original_rt):
+        for module in originals:
             text = Path(module.__file__).read_text()
             if Path(module.__file__).name == mutation["file"]:
                 if text.count(mutation["original"]) != 1:
@@ -198,8 +200,9 @@ def run_mutations(trt, strict, mutations: list[dict], work: Path) -> dict:
                 text = text.replace(mutation["original"], mutation["mistake"])
             (copy / Path(module.__file__).name).write_text(text)
         try:
-            _load(copy / "tensorrt_plan.py", names[0])
-            rt = _load(copy / "tensorrt.py", names[1])
+            for module, name in zip(originals, names):
+                loaded = _load(copy / Path(module.__file__).name, name)
+            rt = loaded
             spec = scenarios(trt.__version__)[mutation["scenario"]]
             scenario_work = copy / "run"
             scenario_work.mkdir()
@@ -210,7 +213,8 @@ def run_mutations(trt, strict, mutations: list[dict], work: Path) -> dict:
             results[mutation["name"]] = dict(error=f"{type(exc).__name__}: {exc}",
                                              files=[frame.filename for frame in frames])
         finally:
-            sys.modules[names[0]], sys.modules[names[1]] = original_plan, original_rt
+            for module, name in zip(originals, names):
+                sys.modules[name] = module
     return results
 
 

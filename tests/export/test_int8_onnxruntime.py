@@ -12,7 +12,7 @@ import pytest
 from export_helpers import run_cli
 
 from resnet_hub.export.errors import ExportOptionError
-from resnet_hub.export.int8_cpu import MIN_CALIBRATION_IMAGES
+from resnet_hub.export.int8_onnxruntime import MIN_CALIBRATION_IMAGES
 from resnet_hub.export.onnx import OnnxOptions, export_onnx
 
 IMG = (32, 32)
@@ -76,3 +76,66 @@ def test_too_few_calibration_images_warn_on_the_cli_and_the_manifest_records_the
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["int8"]["calibration_images"] == 3
     assert any("only 3 calibration image(s)" in w for w in manifest["warnings"])
+
+
+def _image_folder(folder, images) -> str:
+    from PIL import Image
+
+    folder.mkdir()
+    for index, pixels in enumerate(images):
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+    return str(folder)
+
+
+def _a_digit(index: int = 0) -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().images[index]
+    return np.repeat(np.kron(digit / 16.0 * 255, np.ones((4, 4)))[..., None], 3, axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("black", "one constant colour"),
+    ("near-constant", "blank or nearly so"),
+    ("one-image", "all the same image"),
+])
+def test_constant_or_near_constant_calibration_sets_are_refused(case, needle, digits_model, tmp_path):
+    """8 all-black images passed the export's check and gave a graph scoring 50.7 % instead of 96.9 %: refused now,
+    before quantizing, and nothing is written."""
+    rng = np.random.default_rng(0)
+    if case == "black":
+        images = [np.zeros((32, 32, 3), np.uint8)] * 8
+    elif case == "near-constant":
+        images = [np.full((32, 32, 3), 100 + i, np.uint8) + rng.integers(0, 2, (32, 32, 3)).astype(np.uint8)
+                  for i in range(0, 80, 10)]
+    else:
+        images = [_a_digit(3)] * 8
+    calib = _image_folder(tmp_path / "calib", images)
+    with pytest.raises(ExportOptionError, match=needle):
+        export_onnx("myresnet18", tmp_path / "out", OnnxOptions(img_size=(32, 32), precision="int8", calib_data=calib),
+                    weights=digits_model)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_calibration_check_accepts_real_images_and_refuses_bad_arrays():
+    from resnet_hub.export.calibration_array import check_calibration_array
+
+    real = np.stack([_a_digit(i) for i in range(16)])
+    assert check_calibration_array(real).dtype == np.uint8
+    floats = (real.transpose(0, 3, 1, 2) / 255.0 - 0.5) / 0.25
+    assert check_calibration_array(floats).dtype == np.float32
+    with pytest.raises(ExportOptionError, match="NaN"):
+        check_calibration_array(np.full((2, 3, 8, 8), np.nan))
+    with pytest.raises(ExportOptionError, match="non-empty"):
+        check_calibration_array(np.zeros((0, 3, 8, 8), np.float32))
+
+
+def test_int8_without_eval_data_is_also_checked_on_held_out_images(digits_model, tmp_path):
+    """The calibration source's images the quantizer never saw are compared with PyTorch besides the calibration
+    images, and the manifest says how many."""
+    result = export_onnx("myresnet18", tmp_path / "out", OnnxOptions(img_size=(32, 32), precision="int8",
+                                                                     calib_data="digits", calib_limit=100),
+                         weights=digits_model)
+    record = result.manifest["verification_images"]
+    assert record["held_out"] == 64 and record["n"] == 64 + 64 and result.manifest["int8"]["calibration_images"] == 100
+    assert any(c.inputs == "images" and c.batch_size == 128 for c in result.verifications[0].checks)

@@ -1,7 +1,7 @@
 """INT8 ONNX for CPUs: ONNX Runtime's static quantizer, QDQ format, per-channel int8 weights.
 
 This is the graph users run in ONNX Runtime on CPU servers, so it differs from the Q/DQ graph made for TensorRT
-(``quantize.py``, NVIDIA ModelOpt): everything that is not quantized stays fp32 (ModelOpt's default keeps it in
+(``int8_tensorrt.py``, NVIDIA ModelOpt): everything that is not quantized stays fp32 (ModelOpt's default keeps it in
 fp16, which is right for TensorRT and slow on CPU), and activations are uint8 / weights int8 (U8S8), the pair
 ONNX Runtime's x86 integer kernels (VNNI ``vpdpbusd``) are built for.
 
@@ -34,7 +34,10 @@ from typing import Iterator
 
 import numpy as np
 
+from .calibration_array import check_calibration_array
 from .errors import ExportOptionError
+from .graph_ops import op_counts
+from .names import INPUT_NAME
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # Below this many images, activation ranges come from too few samples to be trusted (ONNX Runtime's and
@@ -111,7 +114,7 @@ def quantize_for_cpu(
     output_path: str | os.PathLike,
     calibration: np.ndarray,
     *,
-    input_name: str = "input",
+    input_name: str = INPUT_NAME,
     method: str = "minmax",
     reduce_range: str | bool = "auto",
     calibration_source: str = "array",
@@ -124,10 +127,8 @@ def quantize_for_cpu(
     if method not in CALIBRATION_METHODS:
         raise ExportOptionError(f"Unknown calibration method '{method}'; choose one of: "
                                 f"{', '.join(CALIBRATION_METHODS)}")
-    if calibration.ndim != 4 or len(calibration) < 1:
-        raise ExportOptionError(f"Calibration data must be a non-empty (N, C, H, W) array, got {calibration.shape}")
     # Pixels stay uint8 (a graph with embedded preprocessing takes them as they are); anything else is float32.
-    calibration = calibration if calibration.dtype == np.uint8 else calibration.astype(np.float32)
+    calibration = check_calibration_array(calibration, calibration_source)
     reduce = resolve_reduce_range(reduce_range)
     output_path = Path(output_path)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -192,13 +193,4 @@ def input_path_nodes(path: str | os.PathLike) -> list[str]:
 
 def quantized_op_counts(path: str | os.PathLike) -> dict[str, int]:
     """Op types fed by a DequantizeLinear (i.e. that ONNX Runtime can fuse into integer kernels), counted."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dequantized for i in node.input):
-            counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    counts["QuantizeLinear"] = sum(1 for n in model.graph.node if n.op_type == "QuantizeLinear")
-    return dict(sorted(counts.items()))
+    return op_counts(path, dequantized_inputs=True)

@@ -1,4 +1,5 @@
-"""INT8 Q/DQ graphs with NVIDIA ModelOpt, the explicit quantization TensorRT 10 prefers and TensorRT 11 requires.
+"""INT8 Q/DQ graphs for TensorRT, made with NVIDIA ModelOpt: the explicit quantization TensorRT 10 prefers and
+TensorRT 11 requires (the ONNX Runtime int8 graph for CPUs is ``int8_onnxruntime.py``).
 
 ``modelopt.onnx.quantization.quantize`` calibrates activation ranges by running the fp32 graph in ONNX
 Runtime (the CPU provider is enough) and writes a graph with QuantizeLinear/DequantizeLinear pairs that
@@ -17,7 +18,9 @@ import numpy as np
 
 from resnet_hub.errors import MissingDependencyError
 
+from .calibration_array import check_calibration_array
 from .errors import ExportError
+from .graph_ops import qdq_counts
 
 CALIBRATION_METHODS = ("entropy", "max")
 
@@ -44,10 +47,7 @@ def quantize_int8(
     feeds the array to ONNX Runtime as it is)."""
     if method not in CALIBRATION_METHODS:
         raise ExportError(f"Unknown calibration method '{method}'; choose one of: {', '.join(CALIBRATION_METHODS)}")
-    if calibration.ndim != 4 or calibration.shape[0] < 1:
-        raise ExportError(f"Calibration data must be a non-empty (N, C, H, W) or (N, H, W, 3) array, got "
-                          f"{calibration.shape}")
-    feed = calibration if calibration.dtype == np.uint8 else calibration.astype(np.float32)
+    feed = check_calibration_array(calibration)
     import_modelopt_quantize()  # a missing extra is reported here, in the caller's terms
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +68,4 @@ def quantize_int8(
 
 def count_qdq_nodes(path: str | os.PathLike) -> dict[str, int]:
     """How many QuantizeLinear / DequantizeLinear nodes a graph has (0 means nothing will run in INT8)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    kinds = ("QuantizeLinear", "DequantizeLinear")
-    return {k: sum(1 for n in model.graph.node if n.op_type == k) for k in kinds}
+    return qdq_counts(path)

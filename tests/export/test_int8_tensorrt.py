@@ -46,7 +46,7 @@ def test_calibration_folder_errors(tmp_path):
                     reason="nvidia-modelopt is not installed (ships with pip install 'resnet-hub[quantize]')")
 def test_modelopt_inserts_qdq_nodes_that_onnxruntime_runs(source_for, tmp_path):
     from resnet_hub.export.onnx import OnnxOptions, export_onnx
-    from resnet_hub.export.quantize import count_qdq_nodes, quantize_int8
+    from resnet_hub.export.int8_tensorrt import count_qdq_nodes, quantize_int8
 
     source = source_for("myresnet18")
     export_onnx(source, tmp_path / "fp32", OnnxOptions(exporter="torchscript", img_size=IMG))
@@ -72,7 +72,7 @@ def test_onnx_runtime_int8_export_still_works_after_a_tensorrt_quantization_in_t
     """ModelOpt monkeypatches ONNX Runtime's quantizers for good; run in-process, it broke every later CPU int8
     export ("Quantization parameters are not specified for param ..."). It runs in a child process now."""
     from resnet_hub.export.onnx import OnnxOptions, export_onnx
-    from resnet_hub.export.quantize import quantize_int8
+    from resnet_hub.export.int8_tensorrt import quantize_int8
     from resnet_hub.export.source import load_model_source
 
     source = load_model_source("myresnet18", weights=digits_resnet18)
