@@ -44,7 +44,7 @@ def timed_rounds(
             sync()
             samples[runner.name].append(time.perf_counter() - start)
         rounds += 1
-        progress(f"timed round {rounds}" + (f"/{iters}" if iters else ""))
+        progress(f"round {rounds}" + (f"/{iters}" if iters else ""))
         if iters is not None:
             if rounds >= iters:
                 break

@@ -61,7 +61,7 @@ def benchmark_command(
             # One line per step on stderr (also when piped or logged); timed rounds at most one line per 5 s.
             now = time.perf_counter()
             status.update(f"benchmarking {name}: {message}")
-            if message.startswith("timed round"):
+            if message.startswith("round "):
                 if now - last_round[0] < 5.0:
                     return
                 last_round[0] = now
