@@ -13,7 +13,7 @@ alike; the CPU's ISA is printed with them, a figure means nothing without it):
   "LATENCY"}`` (threads pinned, the plugin's default).
 - ``ov-int8``: ours (``export/int8_openvino.py``: MINMAX activation ranges, all calibration images; compiled with
   f32 hint, LATENCY, T threads, unpinned) and the variants tried: pinned, ``THROUGHPUT`` hint, ``MIXED`` preset,
-  full bias correction (``--variants``).
+  full bias correction, and ONNX Runtime int8 with ``reduce_range`` (``--variants``).
 
 Accuracy is printed beside speed: top-1 agreement with PyTorch on the calibration source's held-out images. The
 goal (issue 18): ov-int8 >= 1.0x ov-int8-default, the best CPU artifact >= 6x timm eager at ResNet-50 batch 8 on 2
@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         session = ort.InferenceSession(str(Path(tmp) / "int8.onnx"), ort_session_options(args.threads),
                                        providers=["CPUExecutionProvider"])
         runners["ort-int8"] = lambda feed: session.run(None, {"input": feed})[0]
+        if args.variants:  # ONNX Runtime's 7-bit weights, its advice for CPUs without VNNI
+            record = quantize_for_cpu(onnx_path, Path(tmp) / "int8-rr.onnx", calibration, reduce_range=True)
+            notes["ort-int8-reduce-range"] = f"reduce_range={record.reduce_range}"
+            rr = ort.InferenceSession(str(Path(tmp) / "int8-rr.onnx"), ort_session_options(args.threads),
+                                      providers=["CPUExecutionProvider"])
+            runners["ort-int8-reduce-range"] = lambda feed: rr.run(None, {"input": feed})[0]
         core = ov.Core()
         fp32 = ov.convert_model(str(onnx_path))
         t = time.perf_counter()
