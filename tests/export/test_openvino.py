@@ -74,7 +74,7 @@ def test_int8_export_of_a_trained_model_passes_parity_and_the_gate_and_records_e
 def test_fp32_runs_fp32_although_the_cpu_plugin_would_pick_bf16(digits_source, tmp_path):
     out = tmp_path / "ov"
     export("myresnet18", "openvino", out, weights=digits_source.weights,
-           onnx=OnnxOptions(eval_data="digits", eval_limit=64))
+           onnx=OnnxOptions(eval_data="digits"))
     manifest = json.loads((out / "manifest.json").read_text())
     runtime = manifest["openvino"]["runtime"]
     assert runtime["precision_hint"] == "f32" and runtime["inference_precision"] == "fp32"
@@ -91,7 +91,7 @@ def test_fp32_runs_fp32_although_the_cpu_plugin_would_pick_bf16(digits_source, t
 def test_fp16_stores_half_weights_and_names_the_arithmetic_that_ran(digits_source, tmp_path):
     fp32, fp16 = tmp_path / "fp32", tmp_path / "fp16"
     export_openvino(digits_source, fp32, OnnxOptions())
-    result = export_openvino(digits_source, fp16, OnnxOptions(precision="fp16", eval_data="digits", eval_limit=64))
+    result = export_openvino(digits_source, fp16, OnnxOptions(precision="fp16", eval_data="digits"))
     ratio = (fp16 / "model.bin").stat().st_size / (fp32 / "model.bin").stat().st_size
     assert 0.45 < ratio < 0.55
     manifest = json.loads((fp16 / "manifest.json").read_text())
@@ -105,7 +105,7 @@ def test_fp16_stores_half_weights_and_names_the_arithmetic_that_ran(digits_sourc
 
 def test_embedded_preprocessing_takes_uint8_pixels_and_matches_timm_on_real_digits(digits_source, tmp_path):
     out = tmp_path / "pixels"
-    export_openvino(digits_source, out, OnnxOptions(embed_preprocessing=True, eval_data="digits", eval_limit=64))
+    export_openvino(digits_source, out, OnnxOptions(embed_preprocessing=True, eval_data="digits"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"][0]["dtype"] == "u8" and manifest["inputs"][0]["shape"] == ["batch", 32, 32, 3]
     assert manifest["preprocessing"]["embedded_in_graph"] and manifest["input"]["layout"] == "NHWC"
