@@ -6,9 +6,10 @@ graph. Precisions:
 
 - ``fp32``: f32 weights, compiled with ``INFERENCE_PRECISION_HINT: f32`` (without it the CPU plugin runs bf16 on
   CPUs with avx512_bf16 / AMX).
-- ``fp16``: weights stored as fp16 (half the file), compiled with ``f16``, which the CPU plugin runs as bf16 on
-  avx512_bf16 / AMX CPUs, as f16 on AVX512-FP16 CPUs and as f32 elsewhere; the precision that ran verification is
-  recorded (``openvino.runtime.inference_precision``) and held to fp16's tolerance and accuracy allowance.
+- ``fp16``: weights stored as fp16 (half the file), compiled with ``f16`` on CPUs with fp16 arithmetic and ``f32``
+  elsewhere (an f16 request becomes bf16 on avx512_bf16 / AMX CPUs, outside fp16's tolerance:
+  ``openvino_runtime.precision_hint``); the precision that ran verification is recorded
+  (``openvino.runtime.inference_precision``) and held to fp16's tolerance and accuracy allowance.
 - ``int8``: NNCF post-training quantization (:mod:`.int8_openvino`) on ``--calib-data`` preprocessed with the
   weights' own preprocessing, like ONNX int8.
 
@@ -36,7 +37,7 @@ from .manifest import build_manifest, write_manifest
 from .names import BIN_FILE, FORMAT_OPENVINO, INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME, XML_FILE
 from .onnx import (OnnxOptions, Progress, _load, _read_real_data, manifest_preprocessing, options_dict,
                    require_onnx_stack, traced_batch_size, write_verified_onnx)
-from .openvino_runtime import PRECISION_HINTS, OpenVinoConfig, openvino_logits, require_openvino
+from .openvino_runtime import OpenVinoConfig, openvino_logits, precision_hint, require_openvino
 from .result import Artifact, ExportResult
 from .source import ModelSource
 from .verify import TOLERANCES, compare_runtime, verification_batches
@@ -186,7 +187,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
     ov.save_model(model, str(stage / XML_FILE), compress_to_fp16=precision == "fp16")
     timings["export_s"] = time.perf_counter() - start
 
-    config = OpenVinoConfig(precision_hint=PRECISION_HINTS[precision], performance_hint=ov_options.performance_hint,
+    config = OpenVinoConfig(precision_hint=precision_hint(precision), performance_hint=ov_options.performance_hint,
                             threads=ov_options.threads)
     runner = openvino_logits(stage / XML_FILE, embedded_preprocessing=embedded, data_config=data_config,
                              config=config)
@@ -229,8 +230,8 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
                                  batch_size=32 if options.dynamic_batch else options.batch_size)
         timings["accuracy_s"] = time.perf_counter() - start
     if precision == "fp16" and runs != "fp16":
-        warnings_.append(f"this CPU has no fp16 arithmetic: OpenVINO runs the fp16 model in {runs} (weights are "
-                         "stored as fp16; verified and gated as run)")
+        warnings_.append(f"this CPU has no fp16 arithmetic: OpenVINO computes the fp16 model (fp16 weights) in {runs} "
+                         "(its bf16 would exceed fp16's tolerance); verified and gated as run")
     extra: dict[str, Any] = {"precision": precision}
     if pixels:
         from .preprocessing_graph import pixel_input_record
