@@ -130,7 +130,7 @@ def test_embedded_preprocessing_takes_uint8_pixels_and_matches_timm_on_real_digi
 @pytest.mark.parametrize("options,needle", [
     (OnnxOptions(precision="int8"), "needs calibration images"),
     (OnnxOptions(precision="int4"), "Unknown precision 'int4'"),
-    (OnnxOptions(img_size=(None, None), embed_preprocessing=True), "fixed image size"),
+    (OnnxOptions(img_size=(-1, -1), embed_preprocessing=True), "fixed image size|--img-size must be"),
     (OnnxOptions(precision="int8", calib_data="no-such-folder"), "not found"),
 ], ids=["int8-without-calibration", "unsupported-precision", "dynamic-size-with-pixels", "missing-calibration"])
 def test_bad_requests_raise_one_typed_error_and_write_nothing(options, needle, tmp_path):
