@@ -6,8 +6,10 @@ conditions that make the numbers readable: CPU, threads, the measured GEMM ceili
 Progress goes to stderr so stdout is only the markdown.
 
 Speed does not depend on the weights, accuracy does: with ``--digits-weights MODEL=FILE`` (weights made by
-``resnet-hub finetune MODEL --data digits``) the table's reduced-precision rows also carry the export's
-accuracy gate on the digits val split, PyTorch vs the same ONNX graph (int8 calibrated on the digits train split).
+``resnet-hub finetune MODEL --data digits``) every runtime row (ONNX Runtime and OpenVINO, fp32 / fp16 / int8) also
+carries the export's accuracy gate on the digits val split, PyTorch vs the artifact that backend runs, exported with
+``resnet-hub export --format onnx|openvino`` (int8 calibrated on the digits train split). The table ends with the
+benchmark's recommendation: the fastest backend that passed its gate.
 
 Absolute numbers move with whatever else runs on the machine; the ratios, measured interleaved in one
 process, are the part to compare across machines.
@@ -22,23 +24,26 @@ from typing import Any
 
 from resnet_hub.benchmark import BenchmarkReport, run_benchmark
 
-# backend -> the export precision whose accuracy gate its row reports
-GATED = {"onnxruntime-int8": "int8", "onnxruntime-fp16": "fp16"}
+# backend -> (export format, precision) whose accuracy gate its row reports
+GATED = {"onnxruntime": ("onnx", "fp32"), "onnxruntime-fp16": ("onnx", "fp16"), "onnxruntime-int8": ("onnx", "int8"),
+         "openvino": ("openvino", "fp32"), "openvino-int8": ("openvino", "int8")}
 
 
-def accuracy_gates(model: str, weights: str, backends: list[str]) -> dict[str, Any]:
-    """The export's accuracy gate (PyTorch vs ONNX Runtime on the digits val split) per reduced-precision backend."""
-    from resnet_hub.export.onnx import OnnxOptions, export_onnx
+def accuracy_gates(model: str, weights: str, backends: list[str], calib_limit: int = 256) -> dict[str, Any]:
+    """The export's accuracy gate (PyTorch vs the artifact on the digits val split) per runtime backend."""
+    from resnet_hub.export.api import export
+    from resnet_hub.export.onnx import OnnxOptions
 
     gates = {}
     for backend in backends:
-        precision = GATED.get(backend)
-        if precision is None:
+        if backend not in GATED:
             continue
+        fmt, precision = GATED[backend]
+        print(f"{model}: accuracy gate of {backend} ({fmt} {precision}) on digits", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
-            options = OnnxOptions(precision=precision, eval_data="digits",
+            options = OnnxOptions(precision=precision, eval_data="digits", calib_limit=calib_limit,
                                   calib_data="digits" if precision == "int8" else None)
-            result = export_onnx(model, f"{tmp}/out", options, weights=weights)
+            result = export(model, fmt, f"{tmp}/out", onnx=options, weights=weights)
         gates[backend] = result.accuracy[0]
     return gates
 
@@ -70,8 +75,10 @@ def markdown(reports: list[BenchmarkReport], gates: dict[str, dict[str, Any]] | 
         "",
         f"Batch {first.batch_size}, {first.img_size}px, {first.device}, {first.threads} threads, "
         f"{first.warmup} warm-up calls, {first.iters} interleaved timed rounds per backend.",
-        f"CPU: {first.environment.get('cpu', '?')}; torch {first.environment['torch']}, "
-        f"timm {first.environment['timm']}, onnxruntime {first.environment.get('onnxruntime', 'not installed')}.",
+        f"CPU: {first.environment.get('cpu', '?')}, ISA: {first.environment.get('isa', '?')}; "
+        f"torch {first.environment['torch']}, timm {first.environment['timm']}, "
+        f"onnxruntime {first.environment.get('onnxruntime', 'not installed')}, "
+        f"openvino {first.environment.get('openvino', 'not installed')}.",
     ]
     for report in reports:
         notes.append(f"{report.model}: {report.gflops_per_image:.2f} GFLOP/image; baseline: {report.baseline_note}; "
@@ -88,13 +95,16 @@ def markdown(reports: list[BenchmarkReport], gates: dict[str, dict[str, Any]] | 
             notes.append(f"- {r.backend}: {r.description}")
     for report in reports:
         notes.extend(f"- note ({report.model}): {note}" for note in report.notes)
+    for report in reports:
+        notes.append(f"{report.model} {report.recommendation}")
     return "\n".join(lines + notes)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="myresnet50", help="comma-separated variants")
-    parser.add_argument("--backends", default="torch,torch-optimized,onnxruntime,onnxruntime-int8")
+    parser.add_argument("--backends", default="torch,torch-optimized,onnxruntime,onnxruntime-int8,openvino,"
+                                              "openvino-int8")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=3)
@@ -102,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="add torch.compile to torch-optimized")
     parser.add_argument("--peak-gflops", type=float, default=None)
-    parser.add_argument("--calib-data", default=None, help="onnxruntime-int8 calibration images (default digits)")
+    parser.add_argument("--calib-data", default=None, help="int8 backends' calibration images (default digits)")
+    parser.add_argument("--gate-calib-limit", type=int, default=256,
+                        help="calibration images of the digits int8 exports behind the accuracy column")
     parser.add_argument("--digits-weights", default="",
                         help="MODEL=FILE[,MODEL=FILE]: digits-fine-tuned weights for the accuracy column")
     args = parser.parse_args(argv)
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for pair in filter(None, args.digits_weights.split(",")):
         model, _, weights = pair.partition("=")
         print(f"{model}: accuracy gates on digits with {weights}", file=sys.stderr)
-        gates[model.strip()] = accuracy_gates(model.strip(), weights.strip(), backends)
+        gates[model.strip()] = accuracy_gates(model.strip(), weights.strip(), backends, args.gate_calib_limit)
     reports = []
     for model in args.models.split(","):
         reports.append(run_benchmark(

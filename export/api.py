@@ -9,7 +9,7 @@ from .errors import ExportOptionError
 from .onnx import OnnxOptions, Progress, export_onnx
 from .result import ExportResult
 
-FORMATS = ("onnx", "tensorrt", "triton")
+FORMATS = ("onnx", "tensorrt", "triton", "openvino")
 BATCH_FLAGS = ("--min-batch", "--opt-batch", "--max-batch")
 
 
@@ -21,8 +21,9 @@ def check_batch_options(format: str, min_batch: int | None, opt_batch: int | Non
         if value < 1:
             raise ExportOptionError(f"{flag} must be >= 1, got {value} (a batch size; Triton's max_batch_size 0 "
                                     "means a static-batch export: use --static-batch)")
-    if format == "onnx" and given:
-        raise ExportOptionError(f"{', '.join(given)} only apply to --format tensorrt / triton; an ONNX export has "
+    if format in ("onnx", "openvino") and given:
+        kind = "ONNX" if format == "onnx" else "OpenVINO"
+        raise ExportOptionError(f"{', '.join(given)} only apply to --format tensorrt / triton; an {kind} export has "
                                 "a dynamic batch axis (or --static-batch --batch-size N)")
     if format == "triton" and not with_tensorrt and ("--min-batch" in given or "--opt-batch" in given):
         raise ExportOptionError("--min-batch / --opt-batch are TensorRT profile settings; with --format triton "
@@ -39,6 +40,7 @@ def export(
     onnx: OnnxOptions = OnnxOptions(),
     tensorrt: Any = None,
     triton: Any = None,
+    openvino: Any = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> ExportResult:
@@ -55,4 +57,9 @@ def export(
 
         return export_triton(name, output, onnx, triton or TritonOptions(), tensorrt, weights=weights,
                              pretrained=pretrained, force=force, progress=progress)
+    if format == "openvino":
+        from .openvino import OpenVinoOptions, export_openvino
+
+        return export_openvino(name, output, onnx, openvino or OpenVinoOptions(), weights=weights,
+                               pretrained=pretrained, force=force, progress=progress)
     raise ExportOptionError(f"Unknown format '{format}'; choose one of: {', '.join(FORMATS)}")

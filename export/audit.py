@@ -39,6 +39,9 @@ from .names import (
     FORMAT_TENSORRT,
     FORMAT_TRITON_ONNX,
     FORMAT_TRITON_TENSORRT,
+    FORMAT_OPENVINO,
+    XML_FILE,
+    BIN_FILE,
     INPUT_NAME,
     LABELS_FILE,
     MANIFEST_FILE,
@@ -54,6 +57,7 @@ REQUIRED_PARITY = {
     FORMAT_TRITON_ONNX: (ONNX_FILE,),
     FORMAT_TENSORRT: (ONNX_FILE, ENGINE_FILE),
     FORMAT_TRITON_TENSORRT: (ENGINE_FILE,),
+    FORMAT_OPENVINO: (XML_FILE,),
 }
 # Batch sizes a verification ever uses: 1 and traced + 1, a static batch, an engine profile, or up to 128 real
 # images (64 verification images + 64 held-out int8 images). Larger ones are refused, never run.
@@ -208,6 +212,8 @@ def required_files(manifest: Manifest) -> list[str]:
         return [ONNX_FILE, ENGINE_FILE, RECORD_FILE]
     if manifest.format in TRITON_PLATFORMS:
         return [CONFIG_FILE, LABELS_FILE, README_FILE]
+    if manifest.format == FORMAT_OPENVINO:
+        return [XML_FILE, BIN_FILE]
     return [ONNX_FILE]
 
 
@@ -454,6 +460,10 @@ def code_batches(directory: Path, manifest: Manifest, artifact: str) -> tuple[in
 
 def _runner(path: Path, artifact: str, data_config: dict[str, Any] | None) -> tuple[Callable | None, str]:
     """``data_config``: given for a graph with embedded preprocessing (fed uint8 NHWC pixels)."""
+    if artifact == XML_FILE:
+        from .openvino_runtime import audit_runner
+
+        return audit_runner(path, data_config)
     if artifact == ENGINE_FILE:
         import torch
 

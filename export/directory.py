@@ -34,9 +34,11 @@ RUNNERS: dict[str, str | RunnerFactory] = {
     "triton-onnx": "resnet_hub.export.directory:onnx_runner",
     "tensorrt": "resnet_hub.export.directory:tensorrt_runner",
     "triton-tensorrt": "resnet_hub.export.directory:tensorrt_runner",
+    "openvino": "resnet_hub.export.openvino_runtime:directory_runner",
 }
 RUNTIMES: dict[str, str] = {"onnx": "ONNX Runtime (CPU)", "triton-onnx": "ONNX Runtime (CPU)",
-                            "tensorrt": "TensorRT", "triton-tensorrt": "TensorRT"}
+                            "tensorrt": "TensorRT", "triton-tensorrt": "TensorRT",
+                            "openvino": "OpenVINO (CPU)"}
 GPU_FORMATS = {"tensorrt", "triton-tensorrt"}
 
 

@@ -18,13 +18,16 @@ ENGINE_FILE = "model.plan"
 RECORD_FILE = ENGINE_FILE + ".json"  # the engine's sidecar record (export/engine_record.py)
 CONFIG_FILE = "config.pbtxt"  # Triton model configuration
 README_FILE = "README.md"  # Triton model directory: how to serve and call it
-LABELS_FILE = "labels.txt"  # Triton's classification extension (label_filename): one class name per line
+LABELS_FILE = "labels.txt"
+XML_FILE = "model.xml"  # OpenVINO IR: the graph (export/openvino.py)
+BIN_FILE = "model.bin"  # OpenVINO IR: the weights beside it  # Triton's classification extension (label_filename): one class name per line
 
 # Formats as a manifest records them; Triton model directories say which model they hold.
 FORMAT_ONNX = "onnx"
 FORMAT_TENSORRT = "tensorrt"
 FORMAT_TRITON_ONNX = "triton-onnx"
 FORMAT_TRITON_TENSORRT = "triton-tensorrt"
+FORMAT_OPENVINO = "openvino"
 # The model file a server loads, per manifest format (a Triton model directory keeps it in a version folder, e.g.
 # ``1/model.onnx``). A new format module adds its entry here (e.g. "openvino": "model.xml").
 GRAPH_FILES: dict[str, str] = {
@@ -32,6 +35,7 @@ GRAPH_FILES: dict[str, str] = {
     FORMAT_TENSORRT: ENGINE_FILE,
     FORMAT_TRITON_ONNX: ONNX_FILE,
     FORMAT_TRITON_TENSORRT: ENGINE_FILE,
+    FORMAT_OPENVINO: XML_FILE,
 }
 
 PRECISIONS = ("fp32", "fp16", "int8")

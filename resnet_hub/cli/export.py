@@ -25,7 +25,7 @@ def _size(n: int) -> str:
 
 def export_command(
     name: str = typer.Argument(..., help="Variant, optionally with a pretrained tag: myresnet50.a1_in1k"),
-    format: str = typer.Option("onnx", "--format", "-f", help="onnx | tensorrt | triton"),
+    format: str = typer.Option("onnx", "--format", "-f", help="onnx | tensorrt | triton | openvino"),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (Triton: the model repository)."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local .safetensors weights to export."),
     pretrained: bool = typer.Option(False, "--pretrained/--no-pretrained",
@@ -37,7 +37,8 @@ def export_command(
     opset: int = typer.Option(20, "--opset", help="ONNX opset (dynamo 18-23, torchscript 9-20)."),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="fp32 | fp16 | int8 (default: fp32 for onnx/triton, fp16 for tensorrt). ONNX int8 "
-                                  "is ONNX Runtime QDQ for CPUs; TensorRT int8 uses ModelOpt Q/DQ."),
+                                  "is ONNX Runtime QDQ for CPUs; OpenVINO int8 is NNCF; TensorRT int8 uses ModelOpt "
+                                  "Q/DQ."),
     half: bool = typer.Option(False, "--half", help="Alias of --precision fp16 (fp16 graph, fp32 inputs/outputs)."),
     calib_data: Optional[str] = typer.Option(None, "--calib-data",
                                              help="int8 calibration images: a folder (flat or per class) or 'digits'."),
@@ -83,7 +84,7 @@ def export_command(
     instance_kind: str = typer.Option("auto", "--instance-kind", help="Triton ONNX instances: auto | cpu | gpu"),
     with_tensorrt: bool = typer.Option(False, "--with-tensorrt", help="Triton: also build and add the TensorRT plan."),
 ) -> None:
-    """Export a model to ONNX, a TensorRT engine or a Triton model repository, verified against PyTorch."""
+    """Export a model to ONNX, OpenVINO, a TensorRT engine or a Triton model repository, verified against PyTorch."""
     from resnet_hub.export import export
     from resnet_hub.export.api import check_batch_options
     from resnet_hub.export.onnx import OnnxOptions
