@@ -19,7 +19,6 @@ from resnet_hub.errors import (
     IncompatibleWeightsError,
     InputShapeError,
     ModelArgumentError,
-    PublishError,
     UnknownTagError,
     UnsafeCheckpointError,
     WeightsError,
