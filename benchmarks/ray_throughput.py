@@ -3,8 +3,8 @@
     python benchmarks/ray_throughput.py --images 256 --img-size 224 --workers 1,2
 
 Every engine classifies the same generated JPEG files (decode + timm preprocessing + model) with the same seeded
-weights. Local predict runs in this process with 1 and all threads (--threads); Ray workers get one CPU (and one thread) each
-on a local Ray started once with this machine's cores. Ray timings are end to end for one call
+weights. Local predict runs in this process with 1 and all threads (--threads); Ray workers get one CPU (and one
+thread) each on a local Ray started once with this machine's cores. Ray timings are end to end for one call
 (listing, actor start-up with its torch import and model load, streaming, writing the .parquet file) but not Ray's
 own start-up, which is printed apart. Read the ratios: absolute numbers move with the machine and its load.
 """

@@ -20,7 +20,8 @@ CONFIG_FILE = "config.pbtxt"  # Triton model configuration
 README_FILE = "README.md"  # Triton model directory: how to serve and call it
 LABELS_FILE = "labels.txt"
 XML_FILE = "model.xml"  # OpenVINO IR: the graph (export/openvino.py)
-BIN_FILE = "model.bin"  # OpenVINO IR: the weights beside it  # Triton's classification extension (label_filename): one class name per line
+BIN_FILE = "model.bin"  # OpenVINO IR: the weights beside it
+# Triton's classification extension (label_filename): one class name per line
 
 # Formats as a manifest records them; Triton model directories say which model they hold.
 FORMAT_ONNX = "onnx"

@@ -133,7 +133,8 @@ def export_openvino(
     artifacts = (Artifact.of(output / XML_FILE, "openvino-xml"), Artifact.of(output / BIN_FILE, "openvino-bin"),
                  Artifact.of(output / MANIFEST_FILE, "manifest"))
     return ExportResult(format="openvino", model=source.name, output=output, artifacts=artifacts,
-                        verifications=(built["onnx_verification"], *built["verifications"]), manifest=manifest, timings=built["timings"],
+                        verifications=(built["onnx_verification"], *built["verifications"]), manifest=manifest,
+                        timings=built["timings"],
                         run_hint=openvino_hint(output / XML_FILE, built["input_shape"], built["runtime"],
                                                options.embed_preprocessing),
                         accuracy=(built["accuracy"],) if built["accuracy"] is not None else (),
@@ -259,7 +260,8 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
         embedded_preprocessing="PrePostProcessor: u8 NHWC -> f32, /255, (x - mean) / std, NCHW" if pixels else None,
     )
     return dict(signature=openvino_signature(model),
-                verifications=[report], onnx_verification=onnx_file.verification, extra=extra, timings=timings, accuracy=accuracy,
+                verifications=[report], onnx_verification=onnx_file.verification, extra=extra, timings=timings,
+                accuracy=accuracy,
                 warnings=warnings_, input_shape=shape, runtime=runs)
 
 

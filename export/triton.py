@@ -223,7 +223,8 @@ tritonserver --model-repository $(realpath ..)
 ```
 
 - input `{spec.input_name}`: {input_line.format(shape=shape)}, {batching}
-- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}] (logits; softmax for probabilities)
+- output `{spec.output_name}`: FP32, shape [batch, {', '.join(map(str, spec.output_dims))}]
+  (logits; softmax for probabilities)
 {steps}
 
 ```python

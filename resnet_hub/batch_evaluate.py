@@ -61,7 +61,8 @@ def evaluate_on_ray(
 ) -> Evaluation:
     """:func:`evaluate` on Ray Data: the images of :func:`evaluation_images` go through the same two stages as
     ``predict --engine ray`` (``batch_predict.decode_batch`` tasks, ``batch_predict.Classifier`` actors holding
-    ``ray_model``, which runs what ``target`` runs) and the same counts are kept on the driver, so the result equals the local one.
+    ``ray_model``, which runs what ``target`` runs) and the same counts are kept on the driver, so the result
+    equals the local one.
 
     Uses the Ray this process is connected to; else ``address``; else starts a local Ray (``num_cpus``) and
     shuts down what it started."""

@@ -509,7 +509,8 @@ def _run(ray, model: BatchModel, description: ModelDescription, files: list[str]
     """The Ray Data pipeline: paths -> decode (tasks) -> classify (actor pool), streamed back in input order."""
     if not files:
         return
-    dataset = ray.data.from_items([{"path": f} for f in files], override_num_blocks=_blocks(len(files), batch_size, num_workers))
+    dataset = ray.data.from_items([{"path": f} for f in files],
+                                   override_num_blocks=_blocks(len(files), batch_size, num_workers))
     dataset.context.execution_options.preserve_order = True  # rows come back in input order
     dataset.context.enable_progress_bars = False  # a library does not draw on the terminal; callers get on_progress
     decoded = dataset.map_batches(decode_batch, fn_kwargs=dict(data_config=description.data_config),
@@ -532,7 +533,8 @@ def _check_resources(ray, num_workers: int, cpus_per_worker: float, gpus_per_wor
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
     if num_workers * cpus_per_worker > cpus:
-        raise BatchPredictionError(f"{num_workers} workers x {cpus_per_worker:g} CPU need {num_workers * cpus_per_worker:g} "
+        raise BatchPredictionError(f"{num_workers} workers x {cpus_per_worker:g} CPU need "
+                                   f"{num_workers * cpus_per_worker:g} "
                                    f"CPUs but this Ray cluster has {cpus:g}; lower --num-workers or add nodes")
     if num_workers * gpus_per_worker > gpus:
         raise BatchPredictionError(f"{num_workers} workers need {num_workers * gpus_per_worker:g} GPUs but this Ray "

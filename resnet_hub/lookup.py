@@ -21,8 +21,9 @@ def is_hub_name(name: object) -> bool:
 
 def get_variant(name: str) -> VariantConfig:
     """Look a variant up by name: ``myresnet50``, ``myresnet50.tv_in1k`` (the tag must be in the table) or
-    ``hf-hub:ORG/NAME[@rev]`` / ``local-dir:PATH`` (a published repo or folder: its config.json names the architecture; fetched once,
-    failing fast without a network). Unknown names, tags and repos raise typed errors that say what exists."""
+    ``hf-hub:ORG/NAME[@rev]`` / ``local-dir:PATH`` (a published repo or folder: its config.json names the
+    architecture; fetched once, failing fast without a network). Unknown names, tags and repos raise typed errors
+    that say what exists."""
     if isinstance(name, str) and name.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)):
         from .hub import hub_variant  # local import for start-up speed only: hub imports torch
 

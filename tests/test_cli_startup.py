@@ -41,7 +41,8 @@ def imported_modules(*args: str) -> set[str]:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("--version",), *((c, "--help") for c in COMMANDS),
-                                  ("list",), ("list", "--json"), ("info", "myresnet50"), ("info", "myresnet50.tv_in1k")],
+                                  ("list",), ("list", "--json"), ("info", "myresnet50"),
+                                  ("info", "myresnet50.tv_in1k")],
                          ids=" ".join)
 def test_cli_answers_without_importing_the_heavy_stack(args):
     heavy = sorted(imported_modules(*args) & set(HEAVY))

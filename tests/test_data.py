@@ -85,7 +85,8 @@ def test_named_pipe_in_a_folder_is_reported_not_dropped_or_read(tmp_path):
     os.mkfifo(tmp_path / "pipe.jpg")
     files, skipped = expand_image_paths([tmp_path])
     assert [f.name for f in files] == ["a.png"]
-    assert [(os.path.basename(s.path), s.reason) for s in skipped] == [("pipe.jpg", "not a regular file (a named pipe)")]
+    expected = [("pipe.jpg", "not a regular file (a named pipe)")]
+    assert [(os.path.basename(s.path), s.reason) for s in skipped] == expected
     with pytest.raises(ImageLoadError, match="named pipe"):
         load_image(tmp_path / "pipe.jpg")  # must not block on open()
 

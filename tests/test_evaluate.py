@@ -50,7 +50,8 @@ def _independent_scores(weights, folder):
             hits1.append(top[0] == int(label))
             hits5.append(int(label) in top)
             per_class.setdefault(label, []).append(top[0] == int(label))
-    return float(np.mean(hits1)), float(np.mean(hits5)), len(hits1), {k: float(np.mean(v)) for k, v in per_class.items()}
+    per_class_top1 = {k: float(np.mean(v)) for k, v in per_class.items()}
+    return float(np.mean(hits1)), float(np.mean(hits5)), len(hits1), per_class_top1
 
 
 def _cli(*args):

@@ -107,7 +107,8 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, model):
     state_dict["extra.weight"] = torch.zeros(1)
     path = tmp_path / "broken.safetensors"
     save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path), metadata={"architecture": "myresnet18"})
-    with pytest.raises(IncompatibleWeightsError, match="1 missing keys: layer1.0.conv1.weight.*1 unexpected keys: extra"):
+    with pytest.raises(IncompatibleWeightsError,
+                       match="1 missing keys: layer1.0.conv1.weight.*1 unexpected keys: extra"):
         resnet_hub.create_model("myresnet18", num_classes=10, weights=path)
 
 

@@ -34,7 +34,8 @@ def benchmark_command(
     min_time: float = typer.Option(5.0, "--min-time", min=0.0,
                                    help="Without --iters: time each backend for at least this many seconds."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="Intra-op threads for torch and ONNX Runtime (default: physical cores)."),
+                                          help="Intra-op threads for torch and ONNX Runtime "
+                                               "(default: physical cores)."),
     compile: bool = typer.Option(False, "--compile", help="Add torch.compile to torch-optimized (slow to start)."),
     peak_gflops: Optional[float] = typer.Option(
         None, "--peak-gflops", min=0.001,
@@ -120,7 +121,8 @@ def _print_report(report: BenchmarkReport) -> None:
             _gate_cell(r), f"{r.setup_s:.1f}",
         )
     console.print(table)
-    console.print(f"CPU: {escape(report.environment.get('cpu', '?'))}; ISA: {escape(report.environment.get('isa', '?'))}"
+    console.print(f"CPU: {escape(report.environment.get('cpu', '?'))}; "
+                  f"ISA: {escape(report.environment.get('isa', '?'))}"
                   f"; {report.threads} threads", highlight=False)
     console.print(f"baseline: {escape(report.baseline_note)}", highlight=False)
     for r in report.results:

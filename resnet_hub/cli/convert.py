@@ -37,7 +37,8 @@ def convert_command(
         ("output", str(report.output)),
         ("size", f"{report.output.stat().st_size / 1e6:.1f} MB, {report.num_tensors} tensors"),
         ("architecture", f"{report.architecture} ({report.num_classes} classes)"),
-        ("preprocessing", f"{p.style}: mean {tuple(round(m, 4) for m in p.mean)} std {tuple(round(s, 4) for s in p.std)}"),
+        ("preprocessing", f"{p.style}: mean {tuple(round(m, 4) for m in p.mean)} "
+                          f"std {tuple(round(s, 4) for s in p.std)}"),
         ("source sha256", report.source_sha256),
         ("notes", "; ".join(report.notes) or "-"),
     ):

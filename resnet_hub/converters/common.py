@@ -198,7 +198,9 @@ def sha256_of_source(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_converted(converted: ConvertedWeights, output: str | os.PathLike, overwrite: bool = False) -> ConversionReport:
+def write_converted(
+    converted: ConvertedWeights, output: str | os.PathLike, overwrite: bool = False
+) -> ConversionReport:
     """Write atomically (an existing file is kept unless ``overwrite``); returns the file's own sha256."""
     output = Path(output)
     if output.suffix != ".safetensors":

@@ -34,7 +34,8 @@ def folder_json(image_dir, predict_weights, resnet_hub_cli):
     return result
 
 
-def test_predict_json_equals_timm_transforms_in_process(image_dir, predict_weights, folder_json, recorded_preprocessing):
+def test_predict_json_equals_timm_transforms_in_process(image_dir, predict_weights, folder_json,
+                                                        recorded_preprocessing):
     assert folder_json.returncode == 0, folder_json.stderr
     output = json.loads(folder_json.stdout)  # stdout holds only the JSON document
     paths = [image_dir / name for name in GOOD]

@@ -9,7 +9,13 @@ import pytest
 from resnet_hub.export.errors import ExportOptionError, ProfileShapeError
 from resnet_hub.export.onnx import OnnxOptions
 from resnet_hub.export.tensorrt import TensorRTOptions, plan_for
-from resnet_hub.export.tensorrt_plan import BatchProfile, default_timing_cache, parse_version, plan_build, resolve_profile
+from resnet_hub.export.tensorrt_plan import (
+    BatchProfile,
+    default_timing_cache,
+    parse_version,
+    plan_build,
+    resolve_profile,
+)
 from resnet_hub.export.verify import FP16, INT8, TRT_FP32
 
 PROFILE = BatchProfile(1, 8, 32)

@@ -51,7 +51,8 @@ def test_onnx_model_repository_single_file(source_for, tmp_path):
     assert config.dynamic_batching.max_queue_delay_microseconds == 250
     assert [(g.count, g.kind) for g in config.instance_group] == [(2, Kind.KIND_CPU)]
     readme = (model_dir / "README.md").read_text()
-    for needle in ('InferInput("input"', '"FP32"', "InferRequestedOutput(\"logits\")", "tritonserver --model-repository",
+    for needle in ('InferInput("input"', '"FP32"', "InferRequestedOutput(\"logits\")",
+                   "tritonserver --model-repository",
                    "myresnet50_onnx", f"input_size=(3, {IMG[0]}, {IMG[1]})", "mean=(0.485, 0.456, 0.406)"):
         assert needle in readme, needle
     # What Triton would load: the file in the version directory runs and has the configured IO.

@@ -31,7 +31,8 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     weights = root / "myresnet18.safetensors"
     save_weights(source.model, weights, "myresnet18")
     export("myresnet18", "onnx", root / "onnx", weights=weights, onnx=FAST)
-    export("myresnet18", "triton", root / "repo", weights=weights, onnx=OnnxOptions(img_size=IMG, exporter="torchscript"),
+    export("myresnet18", "triton", root / "repo", weights=weights,
+           onnx=OnnxOptions(img_size=IMG, exporter="torchscript"),
            triton=TritonOptions(max_batch_size=4))
     return dict(onnx=root / "onnx", repo=root / "repo", weights=weights)
 
@@ -49,7 +50,8 @@ def copy_of(exports, tmp_path):
 
 def snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
     """Every file under ``root`` with its size, mtime and content hash: 'verify modified nothing' evidence."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns,
+                                       hashlib.sha256(p.read_bytes()).hexdigest())
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 

@@ -57,7 +57,8 @@ def test_hf_hub_name_in_a_fresh_process_with_hf_endpoint_on_a_closed_port(tmp_pa
         port = sock.getsockname()[1]
     code = ("import time, timm, resnet_hub\nstart = time.monotonic()\ntry:\n"
             "    timm.create_model('hf-hub:my-org/finetune', pretrained=True)\n"
-            "except resnet_hub.HubDownloadError as exc:\n    print('FAILED', round(time.monotonic() - start, 2), exc)\n")
+            "except resnet_hub.HubDownloadError as exc:\n"
+            "    print('FAILED', round(time.monotonic() - start, 2), exc)\n")
     import os
 
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
