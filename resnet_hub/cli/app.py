@@ -17,6 +17,7 @@ import sys
 import typer
 
 from ..errors import ResNetHubError
+from .text import visible
 
 app = typer.Typer(
     name="resnet-hub",
@@ -63,7 +64,8 @@ def main() -> None:
     try:
         app()
     except ResNetHubError as exc:
-        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        # Messages quote data (class and file names): control characters are shown, never sent to the terminal.
+        typer.secho(f"Error: {visible(exc, keep=chr(10))}", fg=typer.colors.RED, err=True)
         sys.exit(1)
     except KeyboardInterrupt:  # raised before our handler was installed, or re-raised by a library
         typer.echo("\nInterrupted.", err=True)

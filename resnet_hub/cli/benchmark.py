@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from .text import plain
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def benchmark_command(
                 if now - last_round[0] < 5.0:
                     return
                 last_round[0] = now
-            err.print(f"[dim]{now - start:6.1f}s[/dim]  {escape(message)}", highlight=False)
+            err.print(f"[dim]{now - start:6.1f}s[/dim]  {plain(message)}", highlight=False)
 
         report = run_benchmark(
             name, backends, batch_size=batch_size, img_size=img_size, device=device, warmup=warmup, iters=iters,
@@ -87,15 +87,15 @@ def benchmark_command(
     if plot is not None and any(r.available for r in report.results):
         from ..plots import benchmark_rates
 
-        err.print(f"wrote {escape(str(benchmark_rates(report, plot).path))}", highlight=False)
+        err.print(f"wrote {plain(str(benchmark_rates(report, plot).path))}", highlight=False)
     for r in report.results:
         if not r.available:
-            err.print(f"[yellow]{r.backend} unavailable:[/yellow] {escape(r.reason)}", highlight=False)
+            err.print(f"[yellow]{r.backend} unavailable:[/yellow] {plain(r.reason)}", highlight=False)
     if report.all_requested_unavailable:
         err.print("[red]Error:[/red] none of the requested backends could run", highlight=False)
         raise typer.Exit(1)
     if not as_json:
-        Console().print(f"[bold]{escape(report.recommendation)}[/bold]", highlight=False)
+        Console().print(f"[bold]{plain(report.recommendation)}[/bold]", highlight=False)
 
 
 def _print_report(report: BenchmarkReport) -> None:
@@ -121,23 +121,23 @@ def _print_report(report: BenchmarkReport) -> None:
             _gate_cell(r), f"{r.setup_s:.1f}",
         )
     console.print(table)
-    console.print(f"CPU: {escape(report.environment.get('cpu', '?'))}; "
-                  f"ISA: {escape(report.environment.get('isa', '?'))}"
+    console.print(f"CPU: {plain(report.environment.get('cpu', '?'))}; "
+                  f"ISA: {plain(report.environment.get('isa', '?'))}"
                   f"; {report.threads} threads", highlight=False)
-    console.print(f"baseline: {escape(report.baseline_note)}", highlight=False)
+    console.print(f"baseline: {plain(report.baseline_note)}", highlight=False)
     for r in report.results:
         if r.available:
-            console.print(f"  {r.backend}: {escape(r.description)}", highlight=False)
+            console.print(f"  {r.backend}: {plain(r.description)}", highlight=False)
             if r.gate:
-                console.print(f"    gate ({escape(report.gate_kind)}): {escape(r.gate)}", highlight=False)
+                console.print(f"    gate ({plain(report.gate_kind)}): {plain(r.gate)}", highlight=False)
     console.print(f"{report.gflops_per_image:.2f} GOP per image (2 x MACs of convs and classifier, any precision).",
                   highlight=False)
     for ceiling in report.ceilings.values():
-        console.print(escape(ceiling.describe()), highlight=False)
+        console.print(plain(ceiling.describe()), highlight=False)
     console.print(f"load average {report.environment.get('load_average', '?')} at start, "
                   f"{report.environment.get('load_average_end', '?')} at the end", highlight=False)
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {plain(note)}", highlight=False)
 
 
 def _gate_cell(r) -> str:

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .text import plain
+
 
 def _size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -122,14 +124,14 @@ def export_command(
     with err.status(f"exporting {name} to {format}") as status:
         def progress(message: str) -> None:
             now = time.perf_counter()
-            err.print(f"[dim]{now - start:6.1f}s[/dim]  {message}", highlight=False)
+            err.print(f"[dim]{now - start:6.1f}s[/dim]  {plain(message)}", highlight=False)
             last[0] = now
             status.update(message)
 
         result = export(name, format, output, weights=weights, pretrained=pretrained, onnx=onnx_options,
                         tensorrt=trt_options, triton=triton_options, force=force, progress=progress)
     for warning in result.warnings:
-        err.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
+        err.print(f"[yellow]Warning:[/yellow] {plain(warning)}", highlight=False)
     _summary(result, time.perf_counter() - start)
 
 
@@ -140,7 +142,7 @@ def _summary(result, seconds: float) -> None:
     files.add_column("kind")
     files.add_column("size", justify="right")
     for artifact in result.artifacts:
-        files.add_row(str(artifact.path), artifact.kind, _size(artifact.bytes))
+        files.add_row(plain(artifact.path), artifact.kind, _size(artifact.bytes))
     console.print(files)
     parity = Table(title="verification against PyTorch")
     for column in ("artifact", "runtime", "inputs", "batch sizes", "max |diff|/range", "min cosine", "tolerance",
@@ -160,7 +162,7 @@ def _summary(result, seconds: float) -> None:
                        "top-1 agreement", "result"):
             gate.add_column(column)
         for report in result.accuracy:
-            gate.add_row(str(report.data.get("source")), str(report.n), f"{report.reference_top1:.2%}",
+            gate.add_row(plain(report.data.get("source")), str(report.n), f"{report.reference_top1:.2%}",
                          f"{report.artifact_top1:.2%}", f"{report.delta_top1:+.2f}", f"{report.max_accuracy_drop:g}",
                          f"{report.top1_agreement:.1%}", "PASS" if report.passed else "FAIL")
         console.print(gate)

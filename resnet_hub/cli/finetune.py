@@ -168,13 +168,13 @@ def _run_ray(name, data, output, weights, pretrained, options, force, resume, nu
 
 
 def _report(result, data, as_json: bool, err) -> None:
-    from rich.markup import escape
+    from .text import plain
 
     for path, reason in sorted(result.skipped.items()):
-        err.print(f"[yellow]Warning:[/yellow] skipped {escape(path)}: {escape(reason)}", highlight=False)
+        err.print(f"[yellow]Warning:[/yellow] skipped {plain(path)}: {plain(reason)}", highlight=False)
     if result.ignored:
         err.print(f"[yellow]Warning:[/yellow] {len(result.ignored)} non-image file(s) ignored, e.g. "
-                  f"{escape(result.ignored[0])}", highlight=False)
+                  f"{plain(result.ignored[0])}", highlight=False)
     from ..errors import ResNetHubError
     from ..plots import training_curves
 
@@ -182,9 +182,9 @@ def _report(result, data, as_json: bool, err) -> None:
         # Refused at the start when it existed without --force: here it is ours to (re)write.
         curves = Path(result.output).with_suffix(".png")
         training_curves(result.record["history"], curves, title=f"{result.architecture} on {data}", overwrite=True)
-        err.print(f"training curves: {escape(str(curves))}", highlight=False)
+        err.print(f"training curves: {plain(str(curves))}", highlight=False)
     except ResNetHubError as exc:  # the weights are written: a missing plots extra only costs the picture
-        err.print(f"[yellow]Note:[/yellow] no training curves drawn: {escape(str(exc))}", highlight=False)
+        err.print(f"[yellow]Note:[/yellow] no training curves drawn: {plain(str(exc))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(dict(output=str(result.output), sha256=result.sha256, architecture=result.architecture,
                                    classes=result.classes, checkpoint=str(result.checkpoint), **result.record),

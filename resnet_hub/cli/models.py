@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from .text import plain
 from rich.table import Table
 
 # Only the variant table and precomputed counts: `list` and `info` answer without importing torch or timm.
@@ -115,7 +115,7 @@ def info_command(
     if ref.hub_id is not None:
         hub = info["hub"]
         p = ref.preprocessing
-        console.print(f"hf-hub repo {escape(ref.hub_id)}: {hub['num_classes']} classes, preprocessing {p.style} "
+        console.print(f"hf-hub repo {plain(ref.hub_id)}: {hub['num_classes']} classes, preprocessing {p.style} "
                       f"(input {p.input_size[1]}, mean {tuple(round(m, 4) for m in p.mean)}, "
                       f"std {tuple(round(s, 4) for s in p.std)})"
                       + (f", sha256 {hub['sha256']}" if hub["sha256"] else ""), highlight=False)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from .text import plain
 
 
 def _metrics(values: list[str]) -> dict[str, float]:
@@ -52,7 +52,7 @@ def publish_command(
                          overwrite=force, eval_data=eval_data)
     folder = result.folder
     for note in folder.notes:
-        console.print(f"[yellow]Note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]Note:[/yellow] {plain(note)}", highlight=False)
     out = Console()
     out.print(f"[bold]{folder.architecture}[/bold] ({folder.config['num_classes']} classes) -> {repo_id}")
     out.print(f"model.safetensors sha256 {folder.sha256}")
@@ -62,8 +62,8 @@ def publish_command(
         out.print(f"Load: timm.create_model('hf-hub:{repo_id}', pretrained=True)  # after import resnet_hub")
     else:
         for file in folder.files:
-            out.print(f"  {escape(str(folder.path / file))}", highlight=False)
-        out.print(f"Dry run: nothing uploaded. Check it with timm.create_model('local-dir:{escape(str(folder.path))}', "
+            out.print(f"  {plain(str(folder.path / file))}", highlight=False)
+        out.print(f"Dry run: nothing uploaded. Check it with timm.create_model('local-dir:{plain(str(folder.path))}', "
                   "pretrained=True) after import resnet_hub.", highlight=False)
 
 

@@ -25,6 +25,12 @@ def _visible(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def visible(text: object, keep: str = "") -> str:
+    """``text`` with control characters shown as escapes, except those in ``keep`` (error messages keep their
+    line breaks); for output that is not rich markup (``typer.echo``)."""
+    return _CONTROL.sub(lambda m: m.group(0) if m.group(0) in keep else _visible(m), str(text))
+
+
 def plain(text: object) -> str:
     """``text`` with control characters shown as escapes and rich markup escaped (ready for ``Console.print``)."""
     return escape(_CONTROL.sub(_visible, str(text)))

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from .text import plain
 from rich.table import Table
 
 _STYLE = {"ok": "green", "passed": "green", "not re-run": "yellow"}
@@ -34,15 +34,15 @@ def verify_command(
     result = audit_export(directory, hashes_only=hashes_only, weights=weights, allow_extra=allow_extra)
     console = Console(width=160)
     for audit in result.exports:
-        table = Table(title=escape(f"{audit.directory} ({audit.format})"))
+        table = Table(title=plain(f"{audit.directory} ({audit.format})"))
         for column in ("check", "item", "result", "detail"):
             table.add_column(column)
         for check in audit.files:
-            table.add_row("sha256", escape(check.name), _mark(check.status), escape(check.detail))
+            table.add_row("sha256", plain(check.name), _mark(check.status), plain(check.detail))
         for problem in audit.problems:
-            table.add_row("manifest", "manifest.json", _mark("failed"), escape(problem))
+            table.add_row("manifest", "manifest.json", _mark("failed"), plain(problem))
         for run in audit.parity:
-            table.add_row("parity", escape(f"{run.artifact} ({run.runtime})"), _mark(run.status), escape(run.detail))
+            table.add_row("parity", plain(f"{run.artifact} ({run.runtime})"), _mark(run.status), plain(run.detail))
         console.print(table)
     console.print("not verified (recorded, cannot be re-derived from DIR): " + "; ".join(result.unverified),
                   markup=False, highlight=False)
@@ -50,11 +50,11 @@ def verify_command(
         failures = result.failures() or [f"{directory}: nothing to verify"]
         more = f" (and {len(failures) - 1} more, listed above)" if len(failures) > 1 else ""
         line = " ".join(failures[0].split())  # one line, whatever a message held
-        Console(stderr=True, width=10_000).print(f"[red]verify failed:[/red] {escape(line)}{more}", highlight=False,
+        Console(stderr=True, width=10_000).print(f"[red]verify failed:[/red] {plain(line)}{more}", highlight=False,
                                                  soft_wrap=True)
         raise typer.Exit(1)
     what = "every file matches its manifest" + ("" if hashes_only else " and parity was re-run")
-    console.print(f"[green]{escape(str(directory))}: {what}[/green]", highlight=False)
+    console.print(f"[green]{plain(str(directory))}: {what}[/green]", highlight=False)
 
 
 def _mark(status: str) -> str:
