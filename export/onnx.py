@@ -511,7 +511,7 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
             warnings_.append(f"{accuracy.skipped_files} unreadable file(s) in --eval-data were skipped")
     data = dict(
         verification_images=None if images is None else (
-            dict(source=options.eval_data, split="eval", n=len(images)) if real.eval is not None
+            dict(source=options.eval_data, split="val", n=len(images)) if real.eval is not None
             else dict(source=options.calib_data, split="calib", n=len(images),
                       held_out=0 if real.held_out is None else len(real.held_out))),
     )

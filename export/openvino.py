@@ -243,7 +243,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
     if int8_record is not None:
         extra["int8"] = asdict(int8_record)
     if images is not None:
-        extra["verification_images"] = (dict(source=options.eval_data, split="eval", n=len(images))
+        extra["verification_images"] = (dict(source=options.eval_data, split="val", n=len(images))
                                         if real.eval is not None
                                         else dict(source=options.calib_data, split="calib", n=len(images)))
     if warnings_:

@@ -221,11 +221,11 @@ def open_labelled(
                                f"{only_train or 'none'}; only in val: {only_val or 'none'}); both need the same "
                                "class sub-folders")
         chosen = {"train": train, "val": val, "eval": val, "calib": train}[split]
-        chosen.split = split
+        chosen.split = _shown(split)
         return chosen
     everything = _image_folder(root, str(root))
     if split in ("eval", "calib"):
-        everything.split = split
+        everything.split = "all images (no val/ sub-folder)" if split == "eval" else split
         return everything
     if not 0.0 < val_split < 1.0:
         raise DatasetError(f"--val-split must be between 0 and 1 (exclusive), got {val_split}")
@@ -354,6 +354,12 @@ def _stratified_holdout(labels: Sequence[int], fraction: float, seed: int) -> tu
     return sorted(train), sorted(val)
 
 
+def _shown(split: Split) -> str:
+    """The split's name in records and output. ``eval`` selects the images to evaluate on, which are the held-out
+    ``val`` split: the user sees one name for it ("val"), never also "eval"."""
+    return "val" if split == "eval" else split
+
+
 def _digits(split: Split) -> LabelledImages:
     try:
         from sklearn.datasets import load_digits
@@ -367,7 +373,7 @@ def _digits(split: Split) -> LabelledImages:
     labels = [int(v) for v in bunch.target]
     train_idx, val_idx = _stratified_holdout(labels, DIGITS_VAL_FRACTION, DIGITS_SPLIT_SEED)
     chosen = val_idx if split in ("val", "eval") else train_idx
-    return LabelledImages(source=DIGITS, split=f"{split} (fixed {len(train_idx)}/{len(val_idx)} split)",
+    return LabelledImages(source=DIGITS, split=f"{_shown(split)} (fixed {len(train_idx)}/{len(val_idx)} split)",
                           classes=tuple(str(i) for i in range(10)),
                           items=[(i, labels[i]) for i in chosen], arrays=pixels)
 
