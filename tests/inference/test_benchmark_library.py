@@ -24,7 +24,8 @@ def test_ceilings_are_measured_gemm_rates_per_arithmetic_or_the_user_value():
     assert any(name.startswith("torch.mm") for name in ceilings["fp32"].candidates)
     assert any("MatMulInteger" in name for name in ceilings["int8"].candidates)
     for ceiling in ceilings.values():
-        assert ceiling.gops == pytest.approx(max(ceiling.candidates.values()), rel=1e-3)
+        # candidates are reported rounded to 0.1 GOP/s: a slow (loaded) machine needs the absolute slack
+        assert ceiling.gops == pytest.approx(max(ceiling.candidates.values()), rel=1e-3, abs=0.051)
         assert ceiling.method.startswith(max(ceiling.candidates, key=ceiling.candidates.__getitem__))
     user = measure_ceilings(1, ["fp32"], peak_gflops=123.0)
     assert user["fp32"].gops == 123.0 and user["fp32"].source == "user" and "int8" not in user
