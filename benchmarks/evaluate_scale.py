@@ -69,7 +69,7 @@ def make_weights(path: Path, img_size: int) -> None:
     import torch
 
     import resnet_hub  # noqa: F401  (registers the variants with timm)
-    from resnet_hub.configs import get_variant
+    from resnet_hub.lookup import get_variant
     from resnet_hub.factory import create_model
     from resnet_hub.model_loading import LABEL_NAMES_KEY, PREPROCESSING_KEY, at_input_size
     from resnet_hub.weights import save_weights

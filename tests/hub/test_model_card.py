@@ -14,7 +14,7 @@ import pytest
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from resnet_hub.configs import get_variant
+from resnet_hub.lookup import get_variant
 from resnet_hub.evaluate import evaluate
 from resnet_hub.model_card import (
     CONFUSION_MATRIX_FILENAME,
