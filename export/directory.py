@@ -175,7 +175,7 @@ class ExportDirectory:
         if isinstance(factory, str):
             module, _, name = factory.partition(":")
             factory = getattr(importlib.import_module(module), name)
-        return factory(self, device, threads)  # type: ignore[operator]
+        return factory(self, device, threads)
 
     def record(self) -> dict[str, Any]:
         """Provenance for outputs (batch prediction metadata)."""

@@ -55,7 +55,8 @@ class Preprocessing:
             raise TypeError(f"expected a JSON object, got {type(values).__name__}")
         # JSON has no tuples: restore them so records compare equal to the table's values.
         tuple_fields = ("input_size", "test_input_size", "mean", "std")
-        return cls(**{k: tuple(v) if k in tuple_fields and v is not None else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: tuple(v) if k in tuple_fields and v is not None else v for k, v in values.items()}
+        return cls(**fields)
 
     def to_timm(self) -> dict:
         cfg = dict(

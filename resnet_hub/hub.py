@@ -423,8 +423,9 @@ def _cached_tree_sha256(repo_id: str, filename: str, revision: str | None) -> st
     except Exception:  # no listing cached (the common case), or an older huggingface_hub without the function
         return None
     for entry in files:
-        if entry.path == filename and getattr(entry, "lfs", None) is not None:
-            value = str(entry.lfs.sha256).lower()
+        lfs = getattr(entry, "lfs", None)
+        if entry.path == filename and lfs is not None:
+            value = str(lfs.sha256).lower()
             return value if _SHA256_RE.match(value) else None
     return None
 

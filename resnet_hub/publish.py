@@ -132,7 +132,8 @@ def build_hub_folder(
     target = out_dir / WEIGHTS_FILENAME
     atomic_write(target, lambda tmp: shutil.copyfile(weights, tmp), overwrite=True)
     sha256 = sha256_of_file(target)
-    source = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256") if k in metadata}
+    source: dict[str, str] = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256")
+                              if k in metadata}
     config = _timm_config(variant, tag, preprocessing, num_classes, num_features, labels, sha256, source)
     _write_text(out_dir / CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
     training = _training_record(metadata)
@@ -203,7 +204,7 @@ def publish(
     overwrite: bool = False,
 ) -> PublishResult:
     """Build the Hub folder and upload it; with ``dry_run_dir`` only write the folder there."""
-    card_args = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names,
+    card_args: dict[str, Any] = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names,
                      eval_data=eval_data)
     if dry_run_dir is not None:
         folder = build_hub_folder(name, weights, dry_run_dir, repo_id, overwrite=overwrite, **card_args)
@@ -245,7 +246,9 @@ def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> Measu
         metrics = {"top1": round(100 * float(record["val_top1"]), 2), "top5": round(100 * float(record["val_top5"]), 2)}
     except (ValueError, KeyError, TypeError):
         return None
-    run = record.get("run") if isinstance(record.get("run"), dict) else {}
+    run = record.get("run")
+    if not isinstance(run, dict):
+        run = {}
     how = ""
     if run.get("world_size") and run.get("engine"):  # how the fine-tune ran (resnet_hub.train's run record)
         speed = f", {run['throughput_img_s']} img/s" if run.get("throughput_img_s") else ""
@@ -287,7 +290,7 @@ def _draw_pictures(out_dir: Path, repo_id: str, training: Mapping[str, Any] | No
     notes = []
     if TRAINING_CURVES_FILENAME in wanted:
         try:
-            plots.training_curves(history, out_dir / TRAINING_CURVES_FILENAME, title=repo_id, overwrite=True)
+            plots.training_curves(history or (), out_dir / TRAINING_CURVES_FILENAME, title=repo_id, overwrite=True)
         except (KeyError, TypeError, ValueError) as exc:  # a record from another version: the card goes without
             wanted.remove(TRAINING_CURVES_FILENAME)
             notes.append(f"the training record's epochs cannot be drawn ({type(exc).__name__}: {exc})")
