@@ -93,7 +93,7 @@ def list_models(pattern: str = "*") -> list[str]:
 def create_model(
     name: str,
     pretrained: bool = False,
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike[str] | None = None,
     hub_org: str | None = None,
     hub_revision: str | None = None,
     **kwargs: Any,
