@@ -295,7 +295,8 @@ def _train(loaded, ctx, options, state, checkpoint_file, output, train_images, v
     if options.compile:
         net = torch.compile(net)
     fit = _Fit(raw, net, train_loader, val_loader, sampler, options, ctx, device)
-    start_epoch, history = 0, []
+    start_epoch = 0
+    history: list[EpochRecord] = []
     if state is not None:
         start_epoch, history = fit.restore(state, on_note)
     base = dict(
