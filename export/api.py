@@ -33,9 +33,9 @@ def check_batch_options(format: str, min_batch: int | None, opt_batch: int | Non
 def export(
     name: str,
     format: str = "onnx",
-    output: str | os.PathLike = "exported",
+    output: str | os.PathLike[str] = "exported",
     *,
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike[str] | None = None,
     pretrained: bool = False,
     onnx: OnnxOptions = OnnxOptions(),
     tensorrt: Any = None,

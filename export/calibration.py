@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,7 +32,8 @@ def find_images(folder: str | os.PathLike, limit: int | None = None) -> list[Pat
         images = open_calibration(folder, limit)
     except DatasetError as exc:
         raise ExportOptionError(str(exc)) from exc
-    return [Path(item) for item, _ in images.items]
+    # A folder's items are file paths (only the built-in digits are indexed by int).
+    return [Path(cast(str, item)) for item, _ in images.items]
 
 
 def load_calibration(source: str | os.PathLike, data_config: dict[str, Any], *, limit: int | None = 512,

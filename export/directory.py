@@ -101,7 +101,7 @@ class ExportDirectory:
     files_checked: bool
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, check_files: bool = True) -> "ExportDirectory":
+    def open(cls, path: str | os.PathLike[str], *, check_files: bool = True) -> "ExportDirectory":
         """Read and validate DIR's manifest and (by default) re-hash every file it lists; a file that differs
         raises :class:`ExportDirectoryError` naming it, before anything is loaded or served."""
         directory = Path(path)
@@ -175,7 +175,7 @@ class ExportDirectory:
         if isinstance(factory, str):
             module, _, name = factory.partition(":")
             factory = getattr(importlib.import_module(module), name)
-        return factory(self, device, threads)  # type: ignore[operator]
+        return factory(self, device, threads)
 
     def record(self) -> dict[str, Any]:
         """Provenance for outputs (batch prediction metadata)."""
@@ -204,16 +204,16 @@ def tensorrt_runner(directory: ExportDirectory, device: str = "cuda", threads: i
     return engine_logits(engine, embedded_preprocessing=directory.pixel_input, data_config=directory.data_config())
 
 
-def open_export(path: str | os.PathLike, *, check_files: bool = True) -> ExportDirectory:
+def open_export(path: str | os.PathLike[str], *, check_files: bool = True) -> ExportDirectory:
     """``ExportDirectory.open``: for predict, evaluate and benchmark."""
     return ExportDirectory.open(path, check_files=check_files)
 
 
-def is_export_dir(path: str | os.PathLike) -> bool:
+def is_export_dir(path: str | os.PathLike[str]) -> bool:
     return Path(path).is_dir() and (Path(path) / MANIFEST_FILE).is_file()
 
 
-def export_target(directory: str | os.PathLike, device: str = "cpu") -> Any:
+def export_target(directory: str | os.PathLike[str], device: str = "cpu") -> Any:
     """An export directory as an evaluation :class:`resnet_hub.evaluate.Target` (files re-hashed first)."""
     from resnet_hub.evaluate import Target
 

@@ -27,6 +27,9 @@ IN_GRAPH_STEPS = "cast to float32, / 255, (x - mean) / std, NHWC -> NCHW"
 class EmbeddedPreprocessing(nn.Module):
     """``model`` behind timm's ToTensor + Normalize: uint8 (N, H, W, 3) pixels in, logits out."""
 
+    mean: torch.Tensor  # buffers (register_buffer): typed for the checker
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.model = model
@@ -51,6 +54,9 @@ class PixelGrid(nn.Module):
     PyTorch must see those same pixels, normalised the way timm does it. For real images (which came from 8-bit
     pixels) this is timm's tensor unchanged; for noise inputs it snaps them to the pixel grid.
     """
+
+    mean: torch.Tensor  # buffers (register_buffer): typed for the checker
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()

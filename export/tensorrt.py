@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -161,7 +161,8 @@ def engine_for_plan(parse_paths: list[Path], plan: BuildPlan, sample_shape: tupl
         if hit is not None:
             return hit[0], hit[1], True
     engine = build_engine(parse_paths[0], plan, sample_shape)
-    record = EngineRecord(tensorrt_version=here.tensorrt_version, compute_capability=tuple(here.compute_capability),
+    record = EngineRecord(tensorrt_version=here.tensorrt_version,
+                          compute_capability=cast("tuple[int, int]", tuple(here.compute_capability)),
                           gpu_name=here.gpu_name, cuda_runtime=here.cuda_runtime, onnx_sha256=onnx_sha,
                           precision=plan.precision, profile=profile, flags=flags,
                           engine_sha256=sha256_of(engine), engine_bytes=len(engine), cache_key=key)
@@ -177,7 +178,8 @@ def benchmark_engine(model: nn.Module, input_shape: tuple[int, int, int, int], w
     from .onnx import export_onnx_model
 
     batch, chw = int(input_shape[0]), tuple(int(d) for d in input_shape[1:])
-    onnx_path = export_onnx_model(model, Path(workdir) / "tensorrt.onnx", input_shape=tuple(input_shape),
+    onnx_path = export_onnx_model(model, Path(workdir) / "tensorrt.onnx",
+                                  input_shape=cast("tuple[int, int, int, int]", tuple(input_shape)),
                                   dynamic_batch=True, opset=20, exporter="dynamo", single_file=True, half=False)
     plan = plan_for(TensorRTOptions(precision="fp32", min_batch=batch, opt_batch=batch, max_batch=batch),
                     OnnxOptions(batch_size=batch, dynamic_batch=True), here.tensorrt_version, here.gpu_name,
@@ -189,6 +191,7 @@ def tensorrt_calibration(options: TensorRTOptions, data_config: dict[str, Any], 
     """Calibration images as the graph takes them: the normalised float batch, or for a graph with embedded
     preprocessing the same images as uint8 NHWC pixels (exact: they were decoded from 8-bit files), so the
     activation ranges ModelOpt measures behind the in-graph normalisation are those of deployment."""
+    assert options.calib_data is not None  # check_tensorrt_ready requires it for int8
     calibration = load_calibration_batch(options.calib_data, data_config, limit=options.calib_limit)
     return to_uint8_nhwc(calibration, data_config["mean"], data_config["std"]) if pixel_input else calibration
 
@@ -280,7 +283,7 @@ def export_tensorrt(
                                           + (", uint8 pixel input)" if pixel_input else ")"))
         if not report.passed:
             raise VerificationError(f"The TensorRT engine does not match PyTorch: {report.describe()}", report)
-        extra = dict(tensorrt=dict(plan=_plan_dict(plan), gpu=here.gpu_name,
+        extra: dict[str, Any] = dict(tensorrt=dict(plan=_plan_dict(plan), gpu=here.gpu_name,
                                    compute_capability=list(here.compute_capability), parsed_onnx=parse_path.name,
                                    version_compatible=plan.version_compatible,
                                    hardware_compatibility=plan.hardware_compatibility,

@@ -123,8 +123,9 @@ class TorchBatchModel:
     def _sha256(self) -> str | None:
         from .weights import sha256_of_file
 
-        if self._weights_file() is not None:
-            return sha256_of_file(self._weights_file())
+        weights_file = self._weights_file()
+        if weights_file is not None:
+            return sha256_of_file(weights_file)
         if self.pretrained:  # the file the Hub cache holds, when it is there (the driver's build fetched it)
             from huggingface_hub import try_to_load_from_cache
 

@@ -55,9 +55,10 @@ class Preprocessing:
             raise TypeError(f"expected a JSON object, got {type(values).__name__}")
         # JSON has no tuples: restore them so records compare equal to the table's values.
         tuple_fields = ("input_size", "test_input_size", "mean", "std")
-        return cls(**{k: tuple(v) if k in tuple_fields and v is not None else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: tuple(v) if k in tuple_fields and v is not None else v for k, v in values.items()}
+        return cls(**fields)
 
-    def to_timm(self) -> dict:
+    def to_timm(self) -> dict[str, Any]:
         cfg = dict(
             input_size=self.input_size,
             crop_pct=self.crop_pct,
@@ -142,7 +143,7 @@ class VariantConfig:
     def first_conv(self) -> str:
         return "conv1.0" if self.deep_stem else "conv1"
 
-    def model_args(self) -> dict:
+    def model_args(self) -> dict[str, Any]:
         """Keyword arguments of the model class (ResNet or ResNetV2) for this variant."""
         if self.family == "resnetv2":
             return dict(
@@ -205,7 +206,7 @@ def _tv(timm_name: str, version: int = 1) -> PretrainedTag:
     )
 
 
-def _timm(timm_name: str, tag: str, preprocessing: Preprocessing, layout: CheckpointLayout = "native"):
+def _timm(timm_name: str, tag: str, preprocessing: Preprocessing, layout: CheckpointLayout = "native") -> PretrainedTag:
     return PretrainedTag(
         tag=tag,
         hf_hub_id=f"timm/{timm_name}.{tag}",

@@ -447,8 +447,10 @@ def batches(
 
     dataset = TransformedImages(images, transform)
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                        collate_fn=collate_readable, num_workers=0)
+    # A map-style dataset by protocol (__len__ / __getitem__), not a torch Dataset subclass.
+    loader: DataLoader[Any] = DataLoader(dataset,  # type: ignore[arg-type]
+                                         batch_size=batch_size, shuffle=shuffle, generator=generator,
+                                         collate_fn=collate_readable, num_workers=0)
     return loader, dataset
 
 

@@ -7,12 +7,17 @@ be one line that says what to pass instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 SUPPORTED = ("cpu", "cuda", "mps")
 
 
-def resolve_device(device: str) -> "torch.device":  # noqa: F821  (torch imported lazily)
+def resolve_device(device: str) -> "torch.device":  # torch imported lazily
     """``'cpu'``, ``'cuda'``, ``'cuda:1'`` or ``'mps'`` as a ``torch.device`` that is usable here."""
     import torch
 

@@ -133,6 +133,11 @@ def _global_batchnorm_class() -> type:
             an autograd-aware all-reduce, so gradients flow through the global mean and variance as in
             SyncBatchNorm); evaluation and a lone process behave exactly like BatchNorm2d."""
 
+            # Buffers BatchNorm2d types as optional; forward reads them only with track_running_stats (set).
+            num_batches_tracked: torch.Tensor
+            running_mean: torch.Tensor
+            running_var: torch.Tensor
+
             def forward(self, x):  # noqa: D401
                 if not (self.training and dist.is_available() and dist.is_initialized()):
                     return super().forward(x)

@@ -407,7 +407,8 @@ def _trained_on(training: dict[str, Any] | None, data: str | os.PathLike, n_imag
     if recorded.resolve() == here:
         return True
     counts = [split.get("n") for split in (train, val)]
-    return recorded.name == here.name and all(isinstance(c, int) for c in counts) and sum(counts) == n_images
+    return (recorded.name == here.name and all(isinstance(c, int) for c in counts)
+            and sum(c or 0 for c in counts) == n_images)
 
 
 def evaluate(

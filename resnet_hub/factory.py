@@ -93,7 +93,7 @@ def list_models(pattern: str = "*") -> list[str]:
 def create_model(
     name: str,
     pretrained: bool = False,
-    weights: str | os.PathLike | None = None,
+    weights: str | os.PathLike[str] | None = None,
     hub_org: str | None = None,
     hub_revision: str | None = None,
     **kwargs: Any,
@@ -130,7 +130,8 @@ def create_model(
         from .registry import check_factory_args
 
         check_factory_args(name, kwargs, loads_weights=True)  # a meta-device model cannot take the file
-    hub_args = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items() if v is not None}
+    hub_args: dict[str, Any] = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items()
+                                if v is not None}
     model = timm.create_model(name, pretrained=pretrained, **hub_args, **kwargs)
     if weights is not None:
         architecture = None if name.startswith(_HUB_PREFIXES) else name.split(".", 1)[0]

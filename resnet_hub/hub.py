@@ -144,7 +144,7 @@ def prepare_pretrained(
     return model_args
 
 
-def check_file_values(path: str | os.PathLike) -> None:
+def check_file_values(path: str | os.PathLike[str]) -> None:
     """timm loads pretrained files itself (``load_state_dict`` casts integers and copies NaN silently), so the
     tensors' types and values are checked here first, one tensor at a time."""
     from safetensors import safe_open
@@ -294,7 +294,7 @@ def _hub_model_config(model_name: str) -> dict[str, Any]:
     return config
 
 
-def local_dir_config(folder: str | os.PathLike) -> dict[str, Any]:
+def local_dir_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A ``local-dir:`` folder's config.json, checked against the folder's model.safetensors."""
     folder = Path(folder)
     path = folder / CONFIG_FILENAME
@@ -361,7 +361,7 @@ def install_timm_hub_seam() -> None:
     if original is None or parse is None or load_json is None or getattr(original, _TIMM_SEAM_ATTR, False):
         return
 
-    def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any):
+    def load_model_config_from_hf(model_id: str, cache_dir: Any = None, **kwargs: Any) -> Any:  # timm's result
         if cache_dir is not None or kwargs:  # a caller-chosen cache: timm's own download handles it
             return original(model_id, cache_dir=cache_dir, **kwargs)
         path = prefetch_hub_config(f"hf-hub:{model_id}")
@@ -375,7 +375,7 @@ def install_timm_hub_seam() -> None:
     original_path = getattr(_factory, "load_model_config_from_path", None)
     if original_path is not None and not getattr(original_path, _TIMM_SEAM_ATTR, False):
 
-        def load_model_config_from_path(model_path: Any, *args: Any, **kwargs: Any):
+        def load_model_config_from_path(model_path: Any, *args: Any, **kwargs: Any) -> Any:  # timm's result
             """``local-dir:`` names: the folder's config.json is checked against its weights first."""
             if (Path(model_path) / CONFIG_FILENAME).is_file():
                 local_dir_config(model_path)
@@ -386,10 +386,11 @@ def install_timm_hub_seam() -> None:
         _factory.load_model_config_from_path = load_model_config_from_path
 
 
-def read_hub_config(path: str | os.PathLike) -> dict[str, Any]:
+def read_hub_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            config: dict[str, Any] = json.load(handle)  # checked by the callers (metadata_checks.check_hub_config)
+            return config
     except (OSError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path} is not a readable config.json ({exc})") from exc
 
@@ -423,8 +424,9 @@ def _cached_tree_sha256(repo_id: str, filename: str, revision: str | None) -> st
     except Exception:  # no listing cached (the common case), or an older huggingface_hub without the function
         return None
     for entry in files:
-        if entry.path == filename and getattr(entry, "lfs", None) is not None:
-            value = str(entry.lfs.sha256).lower()
+        lfs = getattr(entry, "lfs", None)
+        if entry.path == filename and lfs is not None:
+            value = str(lfs.sha256).lower()
             return value if _SHA256_RE.match(value) else None
     return None
 
@@ -461,7 +463,7 @@ def _local_dir_weights(folder: Path) -> tuple[Path, str | None]:
 
 
 
-def _check_complete(path: str | os.PathLike) -> None:
+def _check_complete(path: str | os.PathLike[str]) -> None:
     """A safetensors header declares every tensor's byte range: a shorter file was cut off mid-download."""
     size = os.path.getsize(path)
     try:

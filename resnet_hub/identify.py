@@ -39,7 +39,7 @@ def identify(shapes: Mapping[str, Sequence[int]]) -> str | None:
     from .configs import VARIANTS
     from .converters.timm_resnetv2 import _rename, is_timm_resnetv2_state_dict
 
-    if is_timm_resnetv2_state_dict(shapes):  # type: ignore[arg-type]  (only the keys are read)
+    if is_timm_resnetv2_state_dict(shapes):  # type: ignore[arg-type]  # only the keys are read
         shapes = {_rename(k): v for k, v in shapes.items()}
     wanted = signature(shapes)
     if not wanted:
@@ -55,7 +55,7 @@ def looks_like(state_dict: Mapping[str, object], exclude: str | None = None) -> 
     None when nothing matches or the match is ``exclude`` (the model itself: then the head or in_chans differ)."""
     from .configs import VARIANTS
 
-    shapes = {k: tuple(getattr(v, "shape", v)) for k, v in state_dict.items()}  # type: ignore[arg-type]
+    shapes: dict[str, tuple[int, ...]] = {k: tuple(getattr(v, "shape", v)) for k, v in state_dict.items()}  # type: ignore[arg-type]  # objects without .shape are shapes
     name = identify(shapes)
     if name is None or (exclude and name == exclude.split(".", 1)[0]):
         return None

@@ -14,7 +14,7 @@ code can keep using its model while a server uses the prepared one.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from typing import Iterator, TypeGuard, cast
 
 import torch
 from torch import nn
@@ -64,11 +64,11 @@ def fold_conv_bn_(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
         conv.bias.copy_(new_bias.to(conv.bias.dtype))
 
 
-def _is_conv(module: nn.Module | None) -> bool:
+def _is_conv(module: nn.Module | None) -> TypeGuard[nn.Conv2d]:
     return isinstance(module, nn.Conv2d)
 
 
-def _is_bn(module: nn.Module | None) -> bool:
+def _is_bn(module: nn.Module | None) -> TypeGuard[nn.BatchNorm2d]:
     return isinstance(module, nn.BatchNorm2d)
 
 
@@ -140,5 +140,6 @@ def prepare_for_inference(
     if compile:
         # freezing: weights become constants, so Inductor can pre-pack them for oneDNN and fuse
         # conv + bias + ReLU (+ add); fine here because the copy is inference-only.
-        prepared = torch.compile(prepared, dynamic=False, options={"freezing": True})
+        # torch.compile is typed as returning a callable; on a module it returns an OptimizedModule (an nn.Module).
+        prepared = cast(nn.Module, torch.compile(prepared, dynamic=False, options={"freezing": True}))
     return prepared

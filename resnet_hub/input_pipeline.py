@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
     from torch.utils.data import Sampler
 
+    from .sampling import SeededImages
+
 __all__ = ["Batch", "ImageRecords", "Loader", "available_cpus", "collate_batch", "default_workers", "make_loader",
            "workers_warning"]
 
@@ -97,7 +99,8 @@ class ImageRecords:
     transformed, giving ``(tensor, label, i)``; an unreadable file gives a failure record instead of raising,
     so one bad file never stops a worker or a run."""
 
-    def __init__(self, images: LabelledImages, transform: Callable[["PILImage.Image"], "torch.Tensor"]) -> None:
+    def __init__(self, images: LabelledImages | SeededImages,
+                 transform: Callable[["PILImage.Image"], "torch.Tensor"]) -> None:
         self.images = images
         self.transform = transform
 
@@ -162,7 +165,7 @@ def _worker_init(worker_id: int) -> None:  # noqa: ARG001  (DataLoader's signatu
 class Loader:
     """Iterates :class:`Batch` es over a DataLoader and keeps the run's counts (see the module docstring)."""
 
-    def __init__(self, dataloader, images: LabelledImages, total: int, fail_fast: int | None) -> None:
+    def __init__(self, dataloader, images: LabelledImages | SeededImages, total: int, fail_fast: int | None) -> None:
         self.dataloader = dataloader
         self.images = images
         self.total = total
@@ -225,7 +228,7 @@ class Loader:
 
 
 def make_loader(
-    images: LabelledImages,
+    images: LabelledImages | SeededImages,
     transform: Callable[["PILImage.Image"], "torch.Tensor"],
     batch_size: int,
     *,
@@ -260,7 +263,9 @@ def make_loader(
     if workers > 0:
         options.update(persistent_workers=persistent_workers, worker_init_fn=_worker_init,
                        prefetch_factor=prefetch_factor or (4 if cuda else 2))
-    dataloader = DataLoader(ImageRecords(images, transform), batch_size=batch_size,
+    # ImageRecords is a map-style dataset by protocol (__len__ / __getitem__), not a torch Dataset subclass.
+    dataloader: DataLoader[Any] = DataLoader(ImageRecords(images, transform),  # type: ignore[arg-type]
+                            batch_size=batch_size,
                             shuffle=shuffle if sampler is None else False, sampler=sampler, drop_last=drop_last,
                             num_workers=workers, collate_fn=collate_batch, pin_memory=cuda,
                             generator=torch.Generator().manual_seed(seed), **options)

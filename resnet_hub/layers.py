@@ -8,7 +8,7 @@ TorchScript compiles the modules here (``torch.jit.script``), so annotations sta
 takes timm's ``device`` / ``dtype`` factory arguments (meta-device or bfloat16 creation).
 """
 
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ class SqueezeExcite(nn.Module):
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
-        dd = dict(device=device, dtype=dtype)
+        dd: dict[str, Any] = dict(device=device, dtype=dtype)
         rd_channels = make_divisible(channels * rd_ratio, rd_divisor)
         self.fc1 = nn.Conv2d(channels, rd_channels, kernel_size=1, bias=True, **dd)
         self.act = nn.ReLU(inplace=True)

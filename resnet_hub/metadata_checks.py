@@ -174,7 +174,7 @@ def check_weights_header(
     rows = weight[0] if weight else None
     if rows is not None and num_classes is not None and num_classes != rows:
         raise MetadataError(f"{where} says num_classes {num_classes}, but the classifier in {Path(path).name} "
-                            f"({classifier}.weight {list(weight)}) has {rows} outputs: fix num_classes.")
+                            f"({classifier}.weight {list(weight or ())}) has {rows} outputs: fix num_classes.")
     check_label_names(label_names, rows if rows is not None else num_classes, where)
 
 
@@ -198,7 +198,8 @@ def check_hub_config(config: Any, where: str, weights: str | os.PathLike | None 
         check_preprocessing(section["preprocessing"], f"{where} (resnet_hub.preprocessing)")
     labels = config.get("label_names", cfg.get("label_names"))
     if weights is not None and Path(weights).is_file():  # the tensors are the ground truth: compare with them first
-        classifier = cfg.get("classifier") if isinstance(cfg.get("classifier"), str) else "fc"
+        recorded_classifier = cfg.get("classifier")
+        classifier = recorded_classifier if isinstance(recorded_classifier, str) else "fc"
         check_weights_header(weights, where, architecture=architecture, num_classes=num_classes,
                              label_names=labels, classifier=classifier)
     check_label_names(labels, num_classes, where)

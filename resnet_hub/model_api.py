@@ -70,7 +70,7 @@ class TimmModelMixin:
         self.global_pool, self.fc = build_classifier(
             self.num_features, num_classes, global_pool, device=device, dtype=dtype  # type: ignore[arg-type]
         )
-        self.head_hidden_size = self.num_features * self.global_pool.feature_multiplier  # type: ignore[operator]
+        self.head_hidden_size = self.num_features * self.global_pool.feature_multiplier
         self.global_pool.train(self.training)  # type: ignore[attr-defined]
         self.fc.train(self.training)  # type: ignore[attr-defined]
 

@@ -220,7 +220,7 @@ def benchmark_rates(
     per_image = float(report.gflops_per_image)
     ceilings = {name: float(c.gops) / per_image for name, c in report.ceilings.items() if per_image > 0}
     labels = [_text(r.backend + (" (baseline)" if r.is_baseline else ""), 40) for r in rows]
-    rates = [float(r.throughput) for r in rows]
+    rates = [float(r.throughput or 0.0) for r in rows]  # rows all have a throughput (filtered above)
     fig = _figure(8.0, max(2.8, 0.55 * len(rows) + 2.1))
     ax = fig.subplots()
     colours = {"fp32": "C0", "int8": "C2"}

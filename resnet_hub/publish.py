@@ -14,11 +14,11 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import plots
 from ._version import __version__
-from .configs import Preprocessing
+from .configs import Preprocessing, PretrainedTag, VariantConfig
 from .errors import MissingDependencyError, PublishError
 from .hub import CONFIG_FILENAME, CONFIG_SECTION, WEIGHTS_FILENAME, check_repo_id
 from .lookup import get_variant
@@ -33,6 +33,9 @@ from .model_card import (
 )
 from .registry import pretrained_cfg_for
 from .weights import atomic_write, check_architecture, load_weights, sha256_of_file
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
 
 _PRETRAINED_CFG_FIELDS: frozenset[str] | None = None
 README_FILENAME = "README.md"
@@ -61,7 +64,7 @@ class PublishResult:
     repo_url: str | None = None
 
 
-def read_label_file(path: str | os.PathLike) -> list[str]:
+def read_label_file(path: str | os.PathLike[str]) -> list[str]:
     """Class names, one per line (blank lines ignored), or a PublishError saying why the file cannot be used."""
     from .weights import check_regular_file
 
@@ -83,15 +86,15 @@ def read_label_file(path: str | os.PathLike) -> list[str]:
 
 def build_hub_folder(
     name: str,
-    weights: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    weights: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
     repo_id: str,
     license: str | None = None,
     datasets: Sequence[str] = (),
     metrics: Mapping[str, float] | None = None,
     label_names: Sequence[str] | None = None,
     overwrite: bool = False,
-    eval_data: str | os.PathLike | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
 ) -> HubFolder:
     """Write ``model.safetensors``, ``config.json`` and ``README.md`` for ``name`` (``variant[.tag]``).
 
@@ -132,7 +135,8 @@ def build_hub_folder(
     target = out_dir / WEIGHTS_FILENAME
     atomic_write(target, lambda tmp: shutil.copyfile(weights, tmp), overwrite=True)
     sha256 = sha256_of_file(target)
-    source = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256") if k in metadata}
+    source: dict[str, str] = {k: metadata[k] for k in ("source_format", "source_file", "source_sha256")
+                              if k in metadata}
     config = _timm_config(variant, tag, preprocessing, num_classes, num_features, labels, sha256, source)
     _write_text(out_dir / CONFIG_FILENAME, json.dumps(config, indent=2) + "\n")
     training = _training_record(metadata)
@@ -188,22 +192,22 @@ def upload_folder(
 
 def publish(
     name: str,
-    weights: str | os.PathLike,
+    weights: str | os.PathLike[str],
     repo_id: str,
     private: bool = False,
     revision: str | None = None,
-    dry_run_dir: str | os.PathLike | None = None,
+    dry_run_dir: str | os.PathLike[str] | None = None,
     license: str | None = None,
     datasets: Sequence[str] = (),
     metrics: Mapping[str, float] | None = None,
     label_names: Sequence[str] | None = None,
-    eval_data: str | os.PathLike | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
     token: str | None = None,
     endpoint: str | None = None,
     overwrite: bool = False,
 ) -> PublishResult:
     """Build the Hub folder and upload it; with ``dry_run_dir`` only write the folder there."""
-    card_args = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names,
+    card_args: dict[str, Any] = dict(license=license, datasets=datasets, metrics=metrics, label_names=label_names,
                      eval_data=eval_data)
     if dry_run_dir is not None:
         folder = build_hub_folder(name, weights, dry_run_dir, repo_id, overwrite=overwrite, **card_args)
@@ -219,10 +223,11 @@ class MeasuredAccuracy:
     dataset: str
     split: str
     source: str  # how it was measured: a Markdown sentence for the card, user text escaped
-    evaluation: Any = None  # the Evaluation, when measured here (its confusion counts become a picture)
+    evaluation: Evaluation | None = None  # when measured here (its confusion counts become a picture)
 
 
-def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> MeasuredAccuracy | None:
+def _measured_accuracy(weights: str | os.PathLike[str], metadata: Mapping[str, str],
+                       eval_data: str | os.PathLike[str] | None) -> MeasuredAccuracy | None:
     if eval_data is not None:
         from .errors import DatasetError, EvaluationError
         from .evaluate import evaluate
@@ -245,7 +250,9 @@ def _measured_accuracy(weights, metadata: Mapping[str, str], eval_data) -> Measu
         metrics = {"top1": round(100 * float(record["val_top1"]), 2), "top5": round(100 * float(record["val_top5"]), 2)}
     except (ValueError, KeyError, TypeError):
         return None
-    run = record.get("run") if isinstance(record.get("run"), dict) else {}
+    run = record.get("run")
+    if not isinstance(run, dict):
+        run = {}
     how = ""
     if run.get("world_size") and run.get("engine"):  # how the fine-tune ran (resnet_hub.train's run record)
         speed = f", {run['throughput_img_s']} img/s" if run.get("throughput_img_s") else ""
@@ -270,7 +277,7 @@ def _training_record(metadata: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 def _draw_pictures(out_dir: Path, repo_id: str, training: Mapping[str, Any] | None,
-                   evaluation) -> tuple[tuple[str, ...], tuple[str, ...]]:
+                   evaluation: Evaluation | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The card's pictures: training curves from the record's epochs, the confusion matrix of ``evaluation``.
     Returns (file names written, notes on what is missing); without the plots extra the card has no pictures
     and a note says which extra draws them."""
@@ -287,16 +294,16 @@ def _draw_pictures(out_dir: Path, repo_id: str, training: Mapping[str, Any] | No
     notes = []
     if TRAINING_CURVES_FILENAME in wanted:
         try:
-            plots.training_curves(history, out_dir / TRAINING_CURVES_FILENAME, title=repo_id, overwrite=True)
+            plots.training_curves(history or (), out_dir / TRAINING_CURVES_FILENAME, title=repo_id, overwrite=True)
         except (KeyError, TypeError, ValueError) as exc:  # a record from another version: the card goes without
             wanted.remove(TRAINING_CURVES_FILENAME)
             notes.append(f"the training record's epochs cannot be drawn ({type(exc).__name__}: {exc})")
-    if CONFUSION_MATRIX_FILENAME in wanted:
+    if CONFUSION_MATRIX_FILENAME in wanted and evaluation is not None:  # (wanted only with an evaluation)
         plots.evaluation_picture(evaluation, out_dir / CONFUSION_MATRIX_FILENAME, overwrite=True)
     return tuple(wanted), tuple(notes)
 
 
-def _preprocessing(metadata: Mapping[str, str], tag, variant) -> Preprocessing:
+def _preprocessing(metadata: Mapping[str, str], tag: PretrainedTag | None, variant: VariantConfig) -> Preprocessing:
     """The weights' own record (converted files) wins over the table's tag, then the variant default."""
     recorded = metadata.get("preprocessing")
     if recorded:
@@ -318,8 +325,8 @@ def _label_names(num_classes: int, datasets: Sequence[str], label_names: Sequenc
     return {}
 
 
-def _timm_config(variant, tag, preprocessing: Preprocessing, num_classes: int, num_features: int, labels: dict,
-                 sha256: str, source: dict) -> dict[str, Any]:
+def _timm_config(variant: VariantConfig, tag: PretrainedTag | None, preprocessing: Preprocessing, num_classes: int,
+                 num_features: int, labels: dict[str, Any], sha256: str, source: Mapping[str, str]) -> dict[str, Any]:
     """timm's hub config.json (``architecture`` + ``pretrained_cfg``) plus our ``resnet_hub`` section."""
     pretrained_cfg = pretrained_cfg_for(variant, tag)
     pretrained_cfg.update(preprocessing.to_timm(), num_classes=num_classes)

@@ -113,6 +113,7 @@ def finetune_on_ray(
         where = f"; the last complete epoch's checkpoint is {kept} (add --resume to continue)" if kept else ""
         raise TrainingError(f"Ray Train failed: {_first_line(exc)}{where}") from None
     _copy_newest(storage, checkpoint, atomic_write)
+    assert result.checkpoint is not None  # rank 0 reports one after every epoch (see _train_loop)
     with result.checkpoint.as_directory() as folder:
         weights_file = Path(folder) / WEIGHTS_FILE
         atomic_write(output, lambda tmp: shutil.copyfile(weights_file, tmp), overwrite=True)

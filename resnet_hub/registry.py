@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import PretrainedCfg, build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
 
 from .configs import VARIANTS, VariantConfig, pretrained_cfg_for  # noqa: F401  (pretrained_cfg_for: re-exported)
@@ -20,7 +20,7 @@ __all__: list[str] = []
 
 
 def _default_cfgs() -> dict:
-    cfgs: dict[str, dict] = {}
+    cfgs: dict[str, dict[str, Any] | PretrainedCfg] = {}
     for variant in VARIANTS.values():
         if not variant.pretrained:
             cfgs[variant.name] = pretrained_cfg_for(variant, None)

@@ -37,8 +37,10 @@ class EpochOrder(Sampler):
     """This rank's share of the epoch's seeded order, as ``(epoch, index)`` keys; ``set_epoch`` moves on."""
 
     def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
-        self.order = DistributedSampler(range(size), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed,
-                                        drop_last=False)
+        # Any sized sequence works: DistributedSampler reads only len() of its dataset.
+        self.order: DistributedSampler[int] = DistributedSampler(
+            range(size), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed,  # type: ignore[arg-type]
+            drop_last=False)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -13,8 +13,13 @@ import argparse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from ._variant_counts import COUNTS, COUNTS_IMG_SIZE
+
+if TYPE_CHECKING:
+    from .resnet import ResNet
+    from .resnetv2 import ResNetV2
 
 COUNTS_FILE = Path(__file__).with_name("_variant_counts.py")
 
@@ -56,7 +61,8 @@ def measure_stats(name: str, img_size: int = 224) -> ModelStats:
     from .registry import build_variant
 
     with torch.device("meta"):
-        model = build_variant(name).eval()
+        # A plain build (no features_only wrapper): one of our two model classes.
+        model = cast("ResNet | ResNetV2", build_variant(name)).eval()
     params = sum(p.numel() for p in model.parameters())
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

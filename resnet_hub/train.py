@@ -295,7 +295,8 @@ def _train(loaded, ctx, options, state, checkpoint_file, output, train_images, v
     if options.compile:
         net = torch.compile(net)
     fit = _Fit(raw, net, train_loader, val_loader, sampler, options, ctx, device)
-    start_epoch, history = 0, []
+    start_epoch = 0
+    history: list[EpochRecord] = []
     if state is not None:
         start_epoch, history = fit.restore(state, on_note)
     base = dict(
@@ -416,8 +417,9 @@ class _Fit:
 
         self.raw, self.net, self.options, self.ctx, self.device = raw, net, options, ctx, device
         self.train_loader, self.val_loader, self.sampler = train_loader, val_loader, sampler
+        momentum: dict[str, Any] = {"momentum": options.momentum} if options.opt == "sgd" else {}
         self.optimizer = create_optimizer_v2(raw, opt=options.opt, lr=options.lr, weight_decay=options.weight_decay,
-                                             **({"momentum": options.momentum} if options.opt == "sgd" else {}))
+                                             **momentum)
         warmup = min(options.warmup_epochs, max(options.epochs - 1, 0))
         self.scheduler, _ = create_scheduler_v2(self.optimizer, sched="cosine", num_epochs=options.epochs,
                                                 warmup_epochs=warmup, warmup_lr=options.lr / 10,
@@ -512,7 +514,8 @@ class _Fit:
         start = time.perf_counter()
         self.sampler.set_epoch(epoch)
         self.net.train()
-        seen = correct = 0
+        seen: float = 0  # counts; all_sum hands them back as (exact) floats
+        correct: float = 0
         loss_sum = 0.0
         steps = len(self.train_loader)
         memory = torch.channels_last if device.type == "cuda" and options.channels_last else torch.contiguous_format
@@ -561,7 +564,9 @@ class _Fit:
 
         model, device = self.raw, self.device
         model.eval()
-        n = top1 = top5 = 0
+        n: float = 0  # counts; all_sum hands them back as (exact) floats
+        top1: float = 0
+        top5: float = 0
         with torch.inference_mode(), torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.autocast):
             for batch in self.val_loader.dataloader:
                 self.skipped.update((s.path, s.reason) for s in batch.skipped)

@@ -13,7 +13,7 @@ import stat
 import struct
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -29,7 +29,7 @@ PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl")
 OPTIONAL_KEY_SUFFIXES = ("num_batches_tracked",)
 
 
-def sha256_of_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+def sha256_of_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
@@ -52,7 +52,7 @@ def current_umask() -> int:
     return mask
 
 
-def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
+def sweep_stale_tmp(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the hidden temporary files of ``path`` that a killed writer (SIGKILL, power loss) left beside it;
     returns them. Only files whose writer provably no longer runs (same host, pid gone) are removed: those of
     live processes, of other hosts (a shared file system) and untagged ones are left alone."""
@@ -60,7 +60,7 @@ def sweep_stale_tmp(path: str | os.PathLike) -> list[Path]:
     return leftovers.sweep_stale_tmp(path.parent, name=path.name)
 
 
-def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike[str], write_fn: Callable[[str], object], overwrite: bool = False) -> Path:
     """Call ``write_fn(tmp_path)`` then rename onto ``path``; an existing file is kept unless ``overwrite``.
 
     The file gets the mode an ordinary ``open(path, 'w')`` would (0666 minus the umask), not mkstemp's private
@@ -95,7 +95,7 @@ def atomic_write(path: str | os.PathLike, write_fn, overwrite: bool = False) -> 
     return path
 
 
-def unwritable_output(path: str | os.PathLike, exc: OSError, step: str = "") -> OutputPathError:
+def unwritable_output(path: str | os.PathLike[str], exc: OSError, step: str = "") -> OutputPathError:
     """The typed error for an output that cannot be created, saying which part of the path is to blame."""
     path = Path(path)
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
@@ -112,7 +112,7 @@ def unwritable_output(path: str | os.PathLike, exc: OSError, step: str = "") -> 
 
 def save_weights(
     weights: nn.Module | Mapping[str, torch.Tensor],
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     architecture: str,
     metadata: Mapping[str, str] | None = None,
     overwrite: bool = False,
@@ -136,7 +136,7 @@ def save_weights(
     return sha256_of_file(path)
 
 
-def canonicalise_header(path: str | os.PathLike) -> None:
+def canonicalise_header(path: str | os.PathLike[str]) -> None:
     """Sort the safetensors metadata keys in place, so equal weights and metadata give equal bytes (and sha256).
 
     The safetensors writer keeps metadata in a hash map whose order changes from run to run. Only the order
@@ -156,7 +156,7 @@ def canonicalise_header(path: str | os.PathLike) -> None:
         handle.write(text + b" " * (header_len - len(text)))
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The safetensors header metadata, read without loading tensors."""
     from safetensors import safe_open
 
@@ -169,7 +169,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def load_weights(
-    path: str | os.PathLike, expected_sha256: str | None = None
+    path: str | os.PathLike[str], expected_sha256: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file; returns (state_dict, metadata). Verifies the checksum when given."""
     from safetensors.torch import load_file
@@ -185,7 +185,7 @@ def load_weights(
     return state_dict, metadata
 
 
-def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download it again") -> None:
+def verify_sha256(path: str | os.PathLike[str], expected: str, hint: str = "download it again") -> None:
     """Raise CorruptWeightsError unless the file's sha256 is ``expected``; ``hint`` says how to recover."""
     actual = sha256_of_file(path)
     if actual != expected.lower():
@@ -195,7 +195,7 @@ def verify_sha256(path: str | os.PathLike, expected: str, hint: str = "download 
         )
 
 
-def _check_readable(path: str | os.PathLike) -> None:
+def _check_readable(path: str | os.PathLike[str]) -> None:
     path = Path(path)
     check_regular_file(path, WeightsError, what="Weights file")
     if path.suffix in PICKLE_SUFFIXES:
@@ -227,14 +227,15 @@ def check_regular_file(path: Path, error: type[Exception], what: str = "File", f
         raise error(f"{what} {path} is not readable (permission denied).")
 
 
-def _corrupt_message(path, exc: Exception) -> str:
+def _corrupt_message(path: str | os.PathLike[str], exc: Exception) -> str:
     return (
         f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc}). It may be truncated by an "
         "interrupted download or not be safetensors at all; download or convert it again."
     )
 
 
-def check_architecture(metadata: Mapping[str, str], architecture: str, path: str | os.PathLike = "weights") -> None:
+def check_architecture(metadata: Mapping[str, str], architecture: str,
+                       path: str | os.PathLike[str] = "weights") -> None:
     """Refuse weights recorded for another architecture before any tensor is touched."""
     recorded = metadata.get("architecture")
     if recorded and recorded.split(".", 1)[0] != architecture.split(".", 1)[0]:
@@ -339,7 +340,7 @@ def _listing(title: str, items: list[str], limit: int = 5) -> str:
 
 def load_weights_into(
     model: nn.Module,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     architecture: str | None = None,
     strict: bool = True,
     expected_sha256: str | None = None,

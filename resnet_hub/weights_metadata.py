@@ -28,7 +28,8 @@ TIMM_PREPROCESSING_KEYS = ("input_size", "crop_pct", "crop_mode", "interpolation
 
 def preprocessing_from_timm_cfg(cfg: Mapping[str, Any], base: Preprocessing) -> Preprocessing:
     """``base`` with the preprocessing fields a timm ``pretrained_cfg`` records (JSON lists become tuples)."""
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k in TIMM_PREPROCESSING_KEYS}
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()
+                              if k in TIMM_PREPROCESSING_KEYS}
     try:
         return replace(base, **fields)
     except TypeError:

@@ -9,6 +9,7 @@ costs accuracy, so ``reduce_range="auto"`` (decided by the CPU) is what the back
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -51,7 +52,8 @@ def fp32_graph(model: nn.Module, x: torch.Tensor, path: Path) -> Path:
     """The fp32 graph the ONNX export writes (dynamo, opset 20, BatchNorm folded, dynamic batch)."""
     from resnet_hub.export.onnx import export_onnx_model
 
-    return export_onnx_model(model.cpu(), path, input_shape=tuple(x.shape), dynamic_batch=True, opset=20,
+    shape = cast("tuple[int, int, int, int]", tuple(x.shape))  # an NCHW batch
+    return export_onnx_model(model.cpu(), path, input_shape=shape, dynamic_batch=True, opset=20,
                              exporter="dynamo", single_file=True)
 
 
@@ -83,8 +85,9 @@ def onnxruntime_runner(
         path, calibrated = _int8_graph(model, x, workdir, calibration)
     else:
         path = export_onnx_model(model.cpu() if device.type != "cpu" else model, workdir / f"{name}.onnx",
-                                 input_shape=tuple(x.shape), dynamic_batch=True, opset=20, exporter="dynamo",
-                                 single_file=True, half=precision == "fp16")
+                                 input_shape=cast("tuple[int, int, int, int]", tuple(x.shape)),  # NCHW
+                                 dynamic_batch=True, opset=20, exporter="dynamo", single_file=True,
+                                 half=precision == "fp16")
     if device.type != "cpu":
         model.to(device)
     session = ort.InferenceSession(str(path), sess_options=ort_session_options(threads), providers=providers)

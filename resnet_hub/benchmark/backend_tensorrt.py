@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -26,7 +27,8 @@ def tensorrt_runner(model: nn.Module, x: torch.Tensor, device: torch.device, wor
                           ) from exc
     batch = int(x.shape[0])
     here = cuda_environment(tensorrt, device)
-    engine_bytes, _plan = benchmark_engine(model.cpu(), tuple(x.shape), workdir, here)
+    shape = cast("tuple[int, int, int, int]", tuple(x.shape))  # an NCHW batch
+    engine_bytes, _plan = benchmark_engine(model.cpu(), shape, workdir, here)
     model.to(device)
     engine = TensorRTModule(engine_bytes)
     return Runner("tensorrt", f"TensorRT {here.tensorrt_version} engine, fp32, profile batch {batch} "

@@ -16,6 +16,7 @@ def timm_peer(name: str, ours: nn.Module, device: torch.device) -> tuple[nn.Modu
     import timm
 
     variant = get_variant(name)
+    assert variant.timm_name is not None, f"{name} has no timm peer"  # callers check variant.timm_name first
     peer = timm.create_model(variant.timm_name, pretrained=False, num_classes=ours.num_classes).eval()
     try:
         peer.load_state_dict(ours.state_dict())

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 ENGINES = ("local", "ray")
 PIPED_STEPS = 20  # without a terminal: one progress line per 5 % of the images (and one at the end)
@@ -112,7 +115,7 @@ class _progress_display:
     def __init__(self, err, title: str) -> None:
         self.err = err
         self.title = title
-        self.bar = None
+        self.bar: Progress | None = None
         self.next_line = 0
 
     def __enter__(self) -> Callable:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ from rich.table import Table
 from .text import plain
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -101,7 +101,9 @@ def export_command(
     # TensorRT makes its own precision from an fp32 ONNX graph; ONNX and Triton's ONNX model take it directly.
     onnx_precision = "fp32" if format == "tensorrt" else (chosen or "fp32")
     onnx_options = OnnxOptions(batch_size=batch_size, dynamic_batch=dynamic_batch,
-                               img_size=tuple(img_size) if img_size else None, opset=opset, exporter=exporter,
+                               # typer's (int, int) option
+                               img_size=cast("tuple[int, int]", tuple(img_size)) if img_size else None,
+                               opset=opset, exporter=exporter,
                                single_file=single_file, precision=onnx_precision,
                                calib_data=calib if onnx_precision == "int8" else None, calib_limit=calib_limit,
                                eval_data=eval_data, eval_limit=eval_limit, max_accuracy_drop=max_accuracy_drop,

@@ -117,7 +117,7 @@ def _argv_without_nproc(args: list[str]) -> list[str]:
 
 def _run_local(name, data, output, weights, pretrained, options, force, resume, as_json, quiet: bool) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 
     from ..train import finetune
     from .progress import progress_display
@@ -126,7 +126,7 @@ def _run_local(name, data, output, weights, pretrained, options, force, resume, 
     # On a terminal: bars; piped or logged: one plain line per finished epoch (progress_display).
     with progress_display(err, TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), disable=quiet) as progress:
-        tasks: dict[int, int] = {}
+        tasks: dict[int, TaskID] = {}
 
         def on_step(update) -> None:
             if update.epoch not in tasks:

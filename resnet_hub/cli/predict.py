@@ -20,6 +20,8 @@ from .progress import progress_display
 from .text import plain
 
 if TYPE_CHECKING:
+    from ..batch_predict import TorchBatchModel
+    from ..export.batch_model import ExportBatchModel
     from ..predict import PredictionRun
 
 
@@ -131,7 +133,7 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
 
         if weights is not None or pretrained:
             raise typer.BadParameter(f"{name} is an export directory: it carries its own weights")
-        model = ExportBatchModel(name)
+        model: ExportBatchModel | TorchBatchModel = ExportBatchModel(name)
     else:
         from ..predict import is_weights_file
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from rich.console import Console
-from rich.progress import Progress, ProgressColumn
+from rich.progress import Progress, ProgressColumn, TaskID
 
 from .text import plain
 
@@ -46,10 +46,10 @@ class LineProgress:
     def __exit__(self, *exc: object) -> None:
         self._flush()
 
-    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> TaskID:
         self._flush()
         self.tasks.append(_Task(description, total, fields=dict(fields)))
-        return len(self.tasks) - 1
+        return TaskID(len(self.tasks) - 1)  # rich's task ids (a NewType of int), so both displays take them
 
     def update(self, task_id: int, *, completed: float | None = None, advance: float | None = None,
                total: float | None = None, description: str | None = None, **fields: Any) -> None:

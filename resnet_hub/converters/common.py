@@ -12,7 +12,7 @@ import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, cast
 
 import torch
 
@@ -20,6 +20,10 @@ from ..configs import Preprocessing, VariantConfig
 from ..lookup import get_variant
 from ..errors import ConversionError, CorruptWeightsError, IncompatibleWeightsError, UnsafeCheckpointError
 from ..weights import load_state_dict_into, save_weights, sha256_of_file
+
+if TYPE_CHECKING:
+    from ..resnet import ResNet
+    from ..resnetv2 import ResNetV2
 
 # Wrappers training scripts put around the state dict.
 _CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
@@ -143,12 +147,13 @@ def classifier_classes(state_dict: Mapping[str, torch.Tensor]) -> int:
     return int(fc.shape[0]) if fc is not None else 0
 
 
-def fit_model(state_dict: dict[str, torch.Tensor], variant: VariantConfig, source: str) -> torch.nn.Module:
+def fit_model(state_dict: dict[str, torch.Tensor], variant: VariantConfig, source: str) -> ResNet | ResNetV2:
     """Load the weights strictly into a fresh ``variant`` (num_classes taken from the weights): a wrong
     architecture fails here, with every mismatch listed, instead of producing a file that does not load."""
     from ..registry import build_variant
 
-    model = build_variant(variant.name, num_classes=classifier_classes(state_dict))
+    # A plain build (no features_only wrapper): one of our two model classes.
+    model = cast("ResNet | ResNetV2", build_variant(variant.name, num_classes=classifier_classes(state_dict)))
     try:
         load_state_dict_into(model, state_dict, strict=True, source=source)
     except IncompatibleWeightsError as exc:

@@ -15,19 +15,20 @@ from .common import ConversionReport, ConvertedWeights, write_converted
 SOURCE_FORMATS: tuple[str, ...] = ("torchvision", "timm", "keras", "transformers")
 
 
-def load_foreign(source: str | os.PathLike, source_format: str, model: str) -> ConvertedWeights:
+def load_foreign(source: str | os.PathLike[str], source_format: str, model: str) -> ConvertedWeights:
     """Convert in memory (nothing written): the state dict in our layout plus its provenance."""
     if source_format not in SOURCE_FORMATS:
         raise ConversionError(f"Unknown source format '{source_format}'; choose one of {', '.join(SOURCE_FORMATS)}.")
     module = importlib.import_module(f"{__package__}.{source_format}")
-    return module.convert(source, model)
+    converted: ConvertedWeights = module.convert(source, model)  # each converter module's convert()
+    return converted
 
 
 def convert_checkpoint(
-    source: str | os.PathLike,
+    source: str | os.PathLike[str],
     source_format: str,
     model: str,
-    output: str | os.PathLike,
+    output: str | os.PathLike[str],
     overwrite: bool = False,
 ) -> ConversionReport:
     """Convert ``source`` for variant ``model`` and write ``output`` (.safetensors) atomically.
