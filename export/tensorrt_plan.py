@@ -60,7 +60,8 @@ def parse_version(text: str) -> TensorRTVersion:
     major, minor, patch = (int(g) if g else 0 for g in match.groups())
     if major < MIN_SUPPORTED_MAJOR:
         raise ExportOptionError(f"TensorRT {text} is too old: resnet-hub builds engines with TensorRT 10 or 11. "
-                                "Upgrade with: pip install 'resnet-hub[tensorrt]'")
+                                "Upgrade it: in a clone `uv sync --extra tensorrt`, from source "
+                                "`pip install '.[tensorrt]'`, from a package index pip install 'resnet-hub[tensorrt]'")
     return TensorRTVersion(major, minor, patch, text.strip())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from resnet_hub.errors import InputShapeError, MissingDependencyError, ResNetHubError
+from resnet_hub.errors import InputShapeError, MissingDependencyError, ResNetHubError, install_hint
 
 from .engine_record import EngineRecord, EngineRecordError, Environment, read_record
 from .engine_record import check_record as check_engine_record
@@ -19,7 +19,7 @@ from .errors import DeviceUnavailableError, ExportError, ProfileShapeError
 from .names import INPUT_NAME, OUTPUT_NAME
 from .tensorrt_plan import BatchProfile
 
-INSTALL_HINT = "pip install 'resnet-hub[tensorrt]'"
+INSTALL_HINT = install_hint("tensorrt")  # in a clone, from source, from an index: what works where the user is
 PURPOSE = "Building and running TensorRT engines (NVIDIA GPU and driver required)"
 
 
@@ -36,10 +36,10 @@ def _import_message(exc: BaseException) -> str:
     reason = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ("tensorrt", "tensorrt_bindings"):
         return (f"{PURPOSE} needs the 'tensorrt' package, which is not installed ({reason}). "
-                f"Install it with: {INSTALL_HINT}")
+                f"{INSTALL_HINT}")
     return (f"The 'tensorrt' package is installed but cannot be imported ({reason}). Its TensorRT libraries "
             "(libnvinfer, libnvinfer_plugin, libnvonnxparser) must be installed for the same TensorRT version and "
-            f"findable (LD_LIBRARY_PATH); reinstall with: {INSTALL_HINT}")
+            f"findable (LD_LIBRARY_PATH). {INSTALL_HINT}")
 
 
 def import_tensorrt():

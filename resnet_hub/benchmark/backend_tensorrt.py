@@ -8,12 +8,13 @@ from typing import cast
 import torch
 from torch import nn
 
+from ..errors import install_hint
 from .common import Runner, Unavailable, torch_call
 
 
 def tensorrt_runner(model: nn.Module, x: torch.Tensor, device: torch.device, workdir: Path) -> Runner:
     """An fp32 engine for exactly this batch size, built through ``export`` (which owns engine building)."""
-    hint = "install it with: pip install 'resnet-hub[tensorrt]' on a machine with an NVIDIA GPU"
+    hint = f"on a machine with an NVIDIA GPU. {install_hint('tensorrt')}"
     if device.type != "cuda":
         raise Unavailable(f"TensorRT needs an NVIDIA GPU: run with --device cuda on a machine with CUDA ({hint})")
     try:
