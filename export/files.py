@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Iterable
 
+from resnet_hub.leftovers import host_tag, pid_alive  # one owner rule for temporary files and staging folders
 from resnet_hub.weights import current_umask, unwritable_output
 
 from .errors import OutputExistsError
@@ -26,25 +26,9 @@ STAGING_PREFIX = ".resnet-hub-staging-"
 _STAGING_NAME = re.compile(r"^" + re.escape(STAGING_PREFIX) + r"(\d+)-([A-Za-z0-9]*)-")
 
 
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
-
-
 def staging_prefix() -> str:
     """The prefix of this process's staging folders: it records the owner's pid and host."""
-    return f"{STAGING_PREFIX}{os.getpid()}-{_host()}-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return True
-    return True
+    return f"{STAGING_PREFIX}{os.getpid()}-{host_tag()}-"
 
 
 def clean_stale_staging(directory: str | os.PathLike) -> list[Path]:
@@ -54,12 +38,12 @@ def clean_stale_staging(directory: str | os.PathLike) -> list[Path]:
     alone: only a folder that provably has no owner any more is deleted.
     """
     removed = []
-    host = _host()
+    host = host_tag()
     for path in leftover_staging(directory):
         match = _STAGING_NAME.match(path.name)
         if not match or match.group(2) != host or int(match.group(1)) == os.getpid():
             continue
-        if not _pid_alive(int(match.group(1))):
+        if not pid_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

@@ -34,6 +34,8 @@ from typing import Iterator
 
 import numpy as np
 
+from resnet_hub.cpu import cpu_flags  # the one reader of the CPU's ISA flags
+
 from .calibration_array import check_calibration_array
 from .errors import ExportOptionError
 from .graph_ops import op_counts
@@ -43,18 +45,6 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # Below this many images, activation ranges come from too few samples to be trusted (ONNX Runtime's and
 # TensorRT's guides suggest hundreds); we warn and record the count rather than refuse.
 MIN_CALIBRATION_IMAGES = 100
-
-
-def cpu_flags() -> set[str]:
-    """Instruction-set flags of this CPU (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def has_int8_dot_product(flags: set[str] | None = None) -> bool:
