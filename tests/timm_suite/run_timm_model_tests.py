@@ -10,8 +10,8 @@ in bfloat16, default cfgs whose ``pool_size`` matches the features, ``features_o
 2. run its ``tests/test_models.py`` in a scratch directory whose conftest imports ``resnet_hub`` (timm has no
    plugin discovery and lists models at collection), selecting every variant of the table by name;
 3. leave out only the tests that download pretrained weights from the Hub (``test_model_load_pretrained``,
-   ``test_model_features_pretrained``): the suite has no offline mode for them. The cfgs of every tag are still
-   checked by ``test_model_default_cfgs``;
+   ``test_model_features_pretrained``, ``test_model_inference``): the suite has no offline mode for them. The
+   cfgs of every tag are still checked by ``test_model_default_cfgs``;
 4. run its ``tests/test_factory.py`` too (registry listing, name parsing, pretrained cfg lookups), whole: the other
    test files name timm's own models, so only the registry tests say something about ours being registered.
 
