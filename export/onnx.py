@@ -331,15 +331,16 @@ class OnnxOptions:
                                     "--max-accuracy-drop")
         # Sizes too small for a ResNet are explained by validate_onnx_options; hostile ones stop here, before any
         # tensor of that size is allocated.
-        if self.img_size is not None and (len(self.img_size) != 2 or any(
-                not 1 <= int(v) <= MAX_IMG_SIZE for v in self.img_size)):
-            raise ExportOptionError(f"--img-size must be two sizes of {MIN_IMG_SIZE}-{MAX_IMG_SIZE} px (H W), got "
-                                    f"{' '.join(str(v) for v in self.img_size)}")
         shape = (self.batch_size, 3) + (tuple(self.img_size) if self.img_size else (224, 224))
         if self.embed_preprocessing:
             from .preprocessing_graph import check_embeddable
 
-            check_embeddable(shape)
+            check_embeddable(shape)  # a dynamic size (None / -1) cannot be embedded: said before the size checks
+        # None / -1 is a dynamic axis (validate_onnx_options judges it); a fixed size is bounded here.
+        if self.img_size is not None and (len(self.img_size) != 2 or any(
+                v is not None and not int(v) <= 0 and not 1 <= int(v) <= MAX_IMG_SIZE for v in self.img_size)):
+            raise ExportOptionError(f"--img-size must be two sizes of {MIN_IMG_SIZE}-{MAX_IMG_SIZE} px (H W), got "
+                                    f"{' '.join(str(v) for v in self.img_size)}")
         validate_onnx_options(input_shape=shape, dynamic_batch=self.dynamic_batch, opset=self.opset,
                               exporter=self.exporter)
 
