@@ -213,17 +213,15 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
                              images=images, max_batch=None if options.dynamic_batch else options.batch_size)
     timings["verify_s"] = time.perf_counter() - start
     if not report.passed:
-        advice = (" For int8 this means the calibration images do not represent the inputs: calibrate on a few "
-                  "hundred representative images (--calib-data)." if precision == "int8" else "")
         raise VerificationError(f"OpenVINO export of {source.name} does not match PyTorch: {report.describe()}."
-                                f"{advice} Nothing was written.", report)
+                                f"{report.advice(precision)} Nothing was written.", report)
     accuracy = None
     if real.eval is not None:
         from resnet_hub.evaluate import torch_logits
 
         from .accuracy import accuracy_gate
 
-        say(f"accuracy gate: PyTorch vs OpenVINO on {len(real.eval.inputs)} labelled images")
+        say(f"accuracy gate: PyTorch vs OpenVINO on {len(real.eval)} labelled images")
         start = time.perf_counter()
         accuracy = accuracy_gate(torch_logits(source.model), runner, real.eval, precision=precision,
                                  runtime=f"OpenVINO {precision} ({arithmetic})",

@@ -273,14 +273,19 @@ def _gate(result: BackendResult, runner: Runner, output: torch.Tensor, reference
     from resnet_hub.export.verify import FP16, FP32, INT8, TRT_FP32, compare_logits
 
     if prepared is not None and runner.logits is not None:
-        reference_top1 = _top1(torch_logits(ours, device), prepared)
-        top1 = _top1(runner.logits, prepared)
+        from resnet_hub.evaluate import score_many
+
+        # One streamed pass: each batch is decoded once and both models see the same tensor (as the export gate).
+        reference_eval, artifact_eval = score_many([torch_logits(ours, device), runner.logits], prepared,
+                                                   targets=["eager", runner.name], runtimes=["PyTorch", runner.name],
+                                                   batch_size=32)
+        reference_top1, top1 = reference_eval.top1, artifact_eval.top1
         delta = 100.0 * (top1 - reference_top1)
         allowed = MAX_ACCURACY_DROP.get(runner.precision, 0.1)
         result.accuracy_delta = delta
         result.gate_passed = -delta <= allowed + 1e-9
         result.gate = (f"top-1 {reference_top1:.2%} -> {top1:.2%} ({delta:+.2f} points, allowed drop {allowed:g}) "
-                       f"on {len(prepared.labels)} images")
+                       f"on {reference_eval.n} images")
         return
     if not runner.weights_match:
         return
@@ -289,17 +294,6 @@ def _gate(result: BackendResult, runner: Runner, output: torch.Tensor, reference
     result.gate_passed = check.passed
     result.gate = (f"max |diff|/range {check.max_rel_diff:.1e} (<= {tolerance.max_rel_diff:g}), top-1 agreement "
                    f"{check.top1_agreement:.0%} on the benchmark batch")
-
-
-def _top1(logits: Any, prepared: Any, batch_size: int = 32) -> float:
-    """Top-1 accuracy of a logits function on prepared labelled images."""
-    import numpy as np
-
-    hits = 0
-    for start in range(0, len(prepared.inputs), batch_size):
-        out = np.asarray(logits(prepared.inputs[start:start + batch_size]))
-        hits += int((out.argmax(1) == prepared.labels[start:start + batch_size].numpy()).sum())
-    return hits / max(len(prepared.labels), 1)
 
 
 def _calibration_source(calib_data: str | os.PathLike | None) -> str | None:
