@@ -183,13 +183,13 @@ def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_c
 
     from resnet_hub.batch_predict import list_sources_in_order, metadata_path
     from resnet_hub.data import SkippedFile
-    from resnet_hub.weights import _host
+    from resnet_hub.leftovers import host_tag as _host
 
     output = tmp_path / "out" / "predictions.jsonl"
     output.parent.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    leftover = output.parent / f".predictions.jsonl.{dead.pid}-{_host()}.abcd1234.tmp"  # a SIGKILLed run's
+    leftover = output.parent / f".predictions.jsonl.{dead.pid}-{_host()}-abcd1234.tmp"  # a SIGKILLed run's
     leftover.write_text('{"path": "half a line')
     sources = [str(tmp_path / "gone1.png"), str(image_dir), str(tmp_path / "gone2.png")]
     with deadline(RAY_TEST_SECONDS):
