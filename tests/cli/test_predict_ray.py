@@ -41,9 +41,11 @@ def deadline(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray with 2 CPUs for the session; its address lets CLI subprocesses join it (--address)."""
+    """One local Ray with 2 CPUs for this module; its address lets CLI subprocesses join it (--address). Shut down
+    after the module: a Ray left running in the pytest process breaks later tests' own ``ray.init`` and shares the
+    process with every later test's native libraries."""
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         yield ray.get_runtime_context().gcs_address
