@@ -74,11 +74,11 @@ def _table_rows(card: str, header: str) -> list[list[str]]:
 
 
 def _check_inert(card: str) -> str:
-    """No raw HTML anywhere, one fenced block (the Use section's code), and every <img> the rendered HTML has
-    is one of the card's own pictures. Returns the HTML."""
+    """No raw HTML anywhere, only the Use section's two fenced blocks (timm, transformers), and every <img> the
+    rendered HTML has is one of the card's own pictures. Returns the HTML."""
     types = [t.type for t in _tokens(card)]
     assert "html_block" not in types and "html_inline" not in types
-    assert [t.info for t in _tokens(card) if t.type == "fence"] == ["python"]
+    assert [t.info for t in _tokens(card) if t.type == "fence"] == ["python", "python"]
     rendered = _parser().render(_body(card))
     for tag in re.findall(r"<img[^>]*>", rendered):
         assert re.search(rf'src="({TRAINING_CURVES_FILENAME}|{CONFUSION_MATRIX_FILENAME})"', tag), tag
