@@ -120,16 +120,15 @@ def create_model(
     else:
         variant = get_variant(name)  # unknown names and tags fail here with suggestions rather than deep in timm
     WeightsChoiceError.check(weights, pretrained)
-    if weights is not None:
+    if weights is not None:  # (pretrained loads are checked by the entrypoint, registry.build_variant)
+        from .registry import check_factory_args
+
+        check_factory_args(name, kwargs, loads_weights=True)  # a meta-device model cannot take the file: say so first
         kwargs = _with_file_facts(read_weights_file(weights, variant), kwargs)  # typed errors before building
     import timm  # also registers our variants, if this is the first import of timm (see resnet_hub._timm_hook)
 
     from .weights import load_weights_into
 
-    if weights is not None:  # (pretrained loads are checked by the entrypoint, registry.build_variant)
-        from .registry import check_factory_args
-
-        check_factory_args(name, kwargs, loads_weights=True)  # a meta-device model cannot take the file
     hub_args: dict[str, Any] = {k: v for k, v in dict(hub_org=hub_org, hub_revision=hub_revision).items()
                                 if v is not None}
     model = timm.create_model(name, pretrained=pretrained, **hub_args, **kwargs)
