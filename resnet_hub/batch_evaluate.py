@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from .batch_predict import BatchModel, TorchBatchModel, _check_resources, _run, import_ray
+from .batch_predict import BatchModel, TorchBatchModel, _check_resources, _run, import_ray, ray_connection
 from .data import SkippedFile
 from .errors import EvaluationError
 from .evaluate import (
@@ -81,19 +81,11 @@ def evaluate_on_ray(
     labels = {path: label for path, (_, label) in zip(files, images.items)}
     ray = import_ray()
     description = ray_model.describe()
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, logging_level=logging.WARNING)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     logging_level=logging.WARNING)
-        started = True
     tally = _Tally(images.classes, mapping)
     skipped: list[SkippedFile] = []
-    start = time.perf_counter()
-    done = 0
-    try:
+    with ray_connection(ray, address, num_cpus, logging_level=logging.WARNING):
+        start = time.perf_counter()
+        done = 0
         _check_resources(ray, num_workers, 1.0, description.num_gpus)
         for table in _run(ray, ray_model, description, files, 5, batch_size, num_workers, 1.0):
             rows = table.to_pydict()
@@ -109,9 +101,6 @@ def evaluate_on_ray(
             done += table.num_rows
             if on_progress is not None:
                 on_progress(Progress(done, len(files), len(skipped), time.perf_counter() - start))
-    finally:
-        if started:
-            ray.shutdown()
     return tally.result(target=target.description, runtime=f"{target.runtime}, Ray Data ({num_workers} worker(s))",
                         data=images.describe(), preprocessing=_jsonable(target.data_config), skipped=skipped,
                         seconds=time.perf_counter() - start)

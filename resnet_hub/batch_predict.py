@@ -29,6 +29,7 @@ at all the run is refused before Ray starts and nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -383,6 +384,25 @@ def import_ray():
     return ray
 
 
+@contextlib.contextmanager
+def ray_connection(ray: Any, address: str | None, num_cpus: int | None, **init_kwargs: Any) -> Iterator[bool]:
+    """The Ray this process is connected to; else the cluster at ``address``; else a local Ray with ``num_cpus``
+    (default: every CPU). Yields whether it started one, and shuts down only what it started (predict and
+    evaluate on Ray share this rule)."""
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, **init_kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **init_kwargs)
+        started = True
+    try:
+        yield started
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def predict_with_ray(
     model: BatchModel,
     sources: Sequence[str | os.PathLike],
@@ -425,17 +445,10 @@ def predict_with_ray(
                     preprocessing=_jsonable(description.data_config), num_classes=len(description.labels),
                     topk=min(k, len(description.labels)), engine="ray", ray_version=ray.__version__,
                     num_workers=num_workers)
-    started = False
-    if not ray.is_initialized():
-        quiet = dict(logging_level=logging.INFO if verbose else logging.ERROR, log_to_driver=verbose)
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
-        started = True
-    begin = time.perf_counter()
-    counts = dict(predicted=0, skipped=len(entries) - len(files))
-    try:
+    quiet = dict(logging_level=logging.INFO if verbose else logging.ERROR, log_to_driver=verbose)
+    with ray_connection(ray, address, num_cpus, **quiet) as started:
+        begin = time.perf_counter()
+        counts = dict(predicted=0, skipped=len(entries) - len(files))
         _check_resources(ray, num_workers, cpus_per_worker, description.num_gpus)
         if on_start is not None:
             on_start(len(entries))
@@ -461,9 +474,6 @@ def predict_with_ray(
 
         atomic_write(path, write, overwrite=overwrite)
         gcs = ray.get_runtime_context().gcs_address
-    finally:
-        if started:
-            ray.shutdown()
     return BatchPredictionResult(output=path, predicted=counts["predicted"], skipped=counts["skipped"],
                                  seconds=time.perf_counter() - begin, num_workers=num_workers, ray_address=gcs,
                                  started_ray=started, metadata=metadata)
