@@ -43,7 +43,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import traceback
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .data import ImageLoadError, LabelledImages, SkippedFile
@@ -160,6 +163,21 @@ def _worker_init(worker_id: int) -> None:  # noqa: ARG001  (DataLoader's signatu
     down (the CLI's SIGINT handler, inherited by fork, would otherwise print 'Interrupted.' once per worker).
     Seeds: torch already seeds ``random``, ``numpy`` and ``torch`` per worker from the loader's generator."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.excepthook = _quiet_when_the_main_process_left
+
+
+def _quiet_when_the_main_process_left(kind: type[BaseException], error: BaseException,
+                                      tb: TracebackType | None) -> None:
+    """A worker hands each batch's shared memory to the main process through a socket served by a background
+    thread (``multiprocessing.resource_sharer``, which reports its errors through ``sys.excepthook``). When the
+    main process exits mid-handshake (Ctrl-C), that thread's ``ConnectionResetError`` would print a traceback
+    after 'Interrupted.': the consumer is gone and nothing is lost, so only that case is silenced; every other
+    error is printed as usual."""
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    from_sharer = bool(frames) and frames[0].filename.endswith("resource_sharer.py")
+    if from_sharer and isinstance(error, (ConnectionError, EOFError)):
+        return
+    sys.__excepthook__(kind, error, tb)
 
 
 class Loader:
