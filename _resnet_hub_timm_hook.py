@@ -1,6 +1,6 @@
 """Register resnet-hub's variants with timm when timm's module runs, without importing timm (or torch) first.
 
-timm has no plugin discovery: our ``@register_model`` calls (``resnet_hub.registry``) must run in every process
+timm has no plugin discovery: our ``@register_model`` calls (``resnet_hub.zoo.registry``) must run in every process
 that uses timm. Importing them eagerly would cost every process torch + timm's start-up (seconds), so a finder
 waits at the front of ``sys.meta_path`` for timm's own import instead, and registers right after timm's
 ``__init__`` has executed. Two things install it:
@@ -30,7 +30,7 @@ import sys
 from _thread import allocate_lock
 
 TARGET = "timm"
-REGISTRY = "resnet_hub.registry"
+REGISTRY = "resnet_hub.zoo.registry"
 ENV_OFF = "RESNET_HUB_NO_TIMM_HOOK"
 # Finders carrying this attribute are ours (from any copy of this module): never two at once, never asked twice.
 MARK = "_resnet_hub_timm_finder"
@@ -41,7 +41,7 @@ _executing = 0  # timm's module is running under our loader (in some thread): th
 
 
 def register_now() -> bool:
-    """Import ``resnet_hub.registry`` (its import registers every variant); on failure warn once, never raise."""
+    """Import ``resnet_hub.zoo.registry`` (its import registers every variant); on failure warn once, never raise."""
     global _warned
     try:
         __import__(REGISTRY)

@@ -1,13 +1,13 @@
 """torch.hub entrypoints: ``torch.hub.load('<owner>/resnet-hub', 'myresnet50', pretrained=True)``.
 
-One entrypoint per variant of ``resnet_hub.configs.VARIANTS``, generated from that table so the list
+One entrypoint per variant of ``resnet_hub.model.configs.VARIANTS``, generated from that table so the list
 can never drift from what timm has registered; ``torch.hub.help`` shows each one's docstring.
 """
 
 dependencies = ["torch", "torchvision", "timm", "safetensors", "huggingface_hub"]
 
 import resnet_hub as _resnet_hub  # noqa: E402  (also registers the variants with timm)
-from resnet_hub import registry as _registry  # noqa: E402
+from resnet_hub.zoo import registry as _registry  # noqa: E402
 
 
 def _hub_entrypoint(_name):

@@ -4,7 +4,8 @@
 
 Both sides score the same generated folder (small JPEGs in 4 class folders, 160x120 by default) with the same model
 (myresnet18 with a seeded 4-class head, 224 px), the same batch size and the same number of decoding workers:
-ours is resnet_hub.evaluate.evaluate (the input pipeline of resnet_hub.input_pipeline), timm's is the loop of its
+ours is resnet_hub.tasks.evaluate.evaluate (the input pipeline of resnet_hub.tasks.input_pipeline),
+timm's is the loop of its
 validate.py (``timm.data.create_dataset`` + ``create_loader`` without the CUDA prefetcher, ``model(input)``,
 ``timm.utils.accuracy``). Every run is a fresh child process that reports its own peak resident set (ru_maxrss) and
 its workers' largest one; img/s is images over the wall time of the pass (workers' start-up included, model
@@ -69,10 +70,10 @@ def make_weights(path: Path, img_size: int) -> None:
     import torch
 
     import resnet_hub  # noqa: F401  (registers the variants with timm)
-    from resnet_hub.lookup import get_variant
-    from resnet_hub.factory import create_model
-    from resnet_hub.model_loading import LABEL_NAMES_KEY, PREPROCESSING_KEY, at_input_size
-    from resnet_hub.weights import save_weights
+    from resnet_hub.weights.lookup import get_variant
+    from resnet_hub.zoo.factory import create_model
+    from resnet_hub.zoo.model_loading import LABEL_NAMES_KEY, PREPROCESSING_KEY, at_input_size
+    from resnet_hub.weights.io import save_weights
 
     torch.manual_seed(0)
     model = create_model("myresnet18", num_classes=len(CLASSES))
@@ -86,11 +87,11 @@ def child(args: argparse.Namespace) -> None:
     """One measured run, in this (fresh) process."""
     import torch
 
-    from resnet_hub.model_loading import load_model
+    from resnet_hub.zoo.model_loading import load_model
 
     torch.set_num_threads(args.threads)
     if args.child == "ours":
-        from resnet_hub.evaluate import resolve_target, evaluate
+        from resnet_hub.tasks.evaluate import resolve_target, evaluate
 
         target = resolve_target(args.weights)
         start = time.perf_counter()

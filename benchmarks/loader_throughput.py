@@ -4,7 +4,8 @@
 
 Both loaders read the same generated 500x375 JPEGs (4 class folders) into batches of training tensors (random
 resized crop to 224 px, scale 0.6-1.0, horizontal flip, ImageNet normalisation, no colour jitter) with the same
-batch size and worker count: ours is resnet_hub.input_pipeline.make_loader over resnet_hub.data (EXIF, bit depth
+batch size and worker count: ours is resnet_hub.tasks.input_pipeline.make_loader over resnet_hub.tasks.data
+(EXIF, bit depth
 and colour modes handled), timm's is ``timm.data.create_loader`` over ``create_dataset`` without the CUDA
 prefetcher. No model runs: this is the rate at which a trainer could be fed. Each pass is timed from creating the
 loader to the last batch (worker start-up included), after one untimed warm-up pass of each loader that fills the
@@ -24,8 +25,8 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def ours(folder: Path, workers: int, batch_size: int, img_size: int) -> int:
-    from resnet_hub.data import open_labelled, train_transform
-    from resnet_hub.input_pipeline import make_loader
+    from resnet_hub.tasks.data import open_labelled, train_transform
+    from resnet_hub.tasks.input_pipeline import make_loader
 
     images = open_labelled(folder, "eval")
     config = dict(input_size=(3, img_size, img_size), interpolation="bilinear", mean=MEAN, std=STD)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     import timm
 
     import resnet_hub
-    from resnet_hub.benchmark.backend_onnxruntime import ort_session_options
+    from resnet_hub.tasks.benchmark.backend_onnxruntime import ort_session_options
     from resnet_hub.cpu import isa_summary
     from resnet_hub.export.calibration import load_calibration
     from resnet_hub.export.int8_onnxruntime import quantize_for_cpu
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     peer_name = resnet_hub.get_variant(args.model).timm_name
     peer = timm.create_model(peer_name, num_classes=model.num_classes).eval()
     peer.load_state_dict(model.state_dict())
-    from resnet_hub.model_loading import load_model
+    from resnet_hub.zoo.model_loading import load_model
 
     data_config = load_model(args.model).data_config(args.img_size)
     images, count, _ = load_calibration("digits", data_config, limit=args.calib_limit + 32)

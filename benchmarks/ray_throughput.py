@@ -56,8 +56,8 @@ def main() -> None:
     import ray
     import torch
 
-    from resnet_hub.batch_predict import TorchBatchModel, predict_with_ray
-    from resnet_hub.predict import build_predictor
+    from resnet_hub.tasks.batch_predict import TorchBatchModel, predict_with_ray
+    from resnet_hub.tasks.predict import build_predictor
 
     workdir = Path(tempfile.mkdtemp(prefix="ray-throughput-"))
     images, weights = workdir / "images", workdir / "weights.safetensors"

@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="replace existing pictures")
     args = parser.parse_args()
 
-    from resnet_hub.benchmark import run_benchmark
-    from resnet_hub.evaluate import evaluate
-    from resnet_hub.plots import benchmark_rates, check_plot_path, evaluation_picture, training_curves
-    from resnet_hub.train import FinetuneOptions, finetune
+    from resnet_hub.tasks.benchmark import run_benchmark
+    from resnet_hub.tasks.evaluate import evaluate
+    from resnet_hub.tasks.plots import benchmark_rates, check_plot_path, evaluation_picture, training_curves
+    from resnet_hub.tasks.train import FinetuneOptions, finetune
 
     targets = {name: args.out / f"{name}.png" for name in ("training_curves", "confusion_matrix", "benchmark")}
     for path in targets.values():
@@ -72,8 +72,8 @@ def shrink(path: Path, colours: int = 64) -> None:
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from resnet_hub.plots import METADATA_KEY
-    from resnet_hub.weights import atomic_write
+    from resnet_hub.tasks.plots import METADATA_KEY
+    from resnet_hub.weights.io import atomic_write
 
     with Image.open(path) as image:
         info = PngInfo()

@@ -1,6 +1,6 @@
 """Reproduce the README's speed table: ``python benchmarks/speed_table.py > speed.md``.
 
-Runs :func:`resnet_hub.benchmark.run_benchmark` for each model (timm's eager model of the same
+Runs :func:`resnet_hub.tasks.benchmark.run_benchmark` for each model (timm's eager model of the same
 architecture is measured in the same run as the baseline) and prints a markdown table, followed by the
 conditions that make the numbers readable: CPU, threads, the measured GEMM ceilings and load average.
 Progress goes to stderr so stdout is only the markdown.
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from typing import Any
 
-from resnet_hub.benchmark import BenchmarkReport, run_benchmark
+from resnet_hub.tasks.benchmark import BenchmarkReport, run_benchmark
 
 # backend -> (export format, precision) whose accuracy gate its row reports
 GATED = {"onnxruntime": ("onnx", "fp32"), "onnxruntime-fp16": ("onnx", "fp16"), "onnxruntime-int8": ("onnx", "int8"),

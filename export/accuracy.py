@@ -58,7 +58,7 @@ def max_drop_for(precision: str, override: float | None = None) -> float:
 def accuracy_gate(
     reference: Callable[[Any], Any],
     artifact: Callable[[Any], Any],
-    prepared: Any,  # resnet_hub.evaluate.PreparedData
+    prepared: Any,  # resnet_hub.tasks.evaluate.PreparedData
     *,
     precision: str,
     runtime: str,
@@ -69,7 +69,7 @@ def accuracy_gate(
 
     One streamed pass through the input pipeline: each batch is decoded once and fed to PyTorch and to the
     runtime as the same tensor, and only counts are kept, so the gate's memory does not grow with the images."""
-    from resnet_hub.evaluate import score_many
+    from resnet_hub.tasks.evaluate import score_many
 
     allowed = max_drop_for(precision, max_accuracy_drop)
     ref, art = score_many([reference, artifact], prepared, targets=["reference", "artifact"],

@@ -1,4 +1,4 @@
-"""An export directory as a :class:`resnet_hub.batch_predict.BatchModel`: what Ray workers run for
+"""An export directory as a :class:`resnet_hub.tasks.batch_predict.BatchModel`: what Ray workers run for
 ``resnet-hub predict EXPORT_DIR SRC... --engine ray``.
 
 Both the driver (``describe``) and every worker (``load``) open the directory through
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from resnet_hub.batch_predict import Logits, ModelDescription
+from resnet_hub.tasks.batch_predict import Logits, ModelDescription
 
 from .directory import ExportDirectory
 from .directory import is_export_dir as is_export_dir

@@ -3,7 +3,7 @@ preprocessed exactly as the weights expect.
 
 The transform is timm's eval transform built from the same data config that the manifest records, so the
 activation ranges the quantizer measures are those the deployed model will see. Image reading (EXIF, bit depth,
-grey to RGB) is :mod:`resnet_hub.data`'s, like everywhere else.
+grey to RGB) is :mod:`resnet_hub.tasks.data`'s, like everywhere else.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from resnet_hub.data import DIGITS, IMAGE_SUFFIXES, open_calibration
+from resnet_hub.tasks.data import DIGITS, IMAGE_SUFFIXES, open_calibration
 from resnet_hub.errors import DatasetError
 
 from .errors import ExportOptionError
@@ -40,12 +40,12 @@ def load_calibration(source: str | os.PathLike, data_config: dict[str, Any], *, 
                      workers: int | None = None) -> tuple[np.ndarray, int, int]:
     """(float32 (N, C, H, W) array after the eval transform, images used, files skipped as unreadable).
 
-    Read through the input pipeline (worker processes, the one decoder of ``resnet_hub.data``) straight into
+    Read through the input pipeline (worker processes, the one decoder of ``resnet_hub.tasks.data``) straight into
     one array of at most ``limit`` images: the quantizer needs them all at once, and ``limit`` bounds it."""
     if str(source) != DIGITS and not Path(source).exists():
         raise ExportOptionError(f"Calibration data not found: {source}. Pass a folder of images or '{DIGITS}'")
-    from resnet_hub.data import eval_transform
-    from resnet_hub.input_pipeline import make_loader
+    from resnet_hub.tasks.data import eval_transform
+    from resnet_hub.tasks.input_pipeline import make_loader
 
     try:
         images = open_calibration(source, limit)

@@ -155,7 +155,7 @@ class ExportDirectory:
         """Class names for every output: the recorded ones, or ImageNet's / 'class N'."""
         if self.manifest.label_names is not None:
             return list(self.manifest.label_names)
-        from resnet_hub.predict import class_names
+        from resnet_hub.tasks.predict import class_names
 
         return class_names(self.num_classes)
 
@@ -214,8 +214,8 @@ def is_export_dir(path: str | os.PathLike[str]) -> bool:
 
 
 def export_target(directory: str | os.PathLike[str], device: str = "cpu") -> Any:
-    """An export directory as an evaluation :class:`resnet_hub.evaluate.Target` (files re-hashed first)."""
-    from resnet_hub.evaluate import Target
+    """An export directory as an evaluation :class:`resnet_hub.tasks.evaluate.Target` (files re-hashed first)."""
+    from resnet_hub.tasks.evaluate import Target
 
     export = ExportDirectory.open(directory)
     # ONNX exports run on ONNX Runtime's CPU provider and engines on the GPU, whatever --device says for PyTorch.

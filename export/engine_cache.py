@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from resnet_hub.weights import atomic_write
+from resnet_hub.weights.io import atomic_write
 
 from .digest import sha256_of
 from .engine_record import EngineRecord, EngineRecordError, record_path

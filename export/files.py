@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Iterable
 
 from resnet_hub.leftovers import host_tag, pid_alive  # one owner rule for temporary files and staging folders
-from resnet_hub.weights import current_umask, unwritable_output
+from resnet_hub.weights.io import current_umask, unwritable_output
 
 from .errors import OutputExistsError
 

@@ -402,7 +402,7 @@ def build_manifest(
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
-    from resnet_hub.weights import atomic_write  # here, not at the top: readers of manifests need no torch
+    from resnet_hub.weights.io import atomic_write  # here, not at the top: readers of manifests need no torch
 
     text = json.dumps(manifest, indent=2, default=str) + "\n"
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text), overwrite=True)

@@ -372,7 +372,7 @@ class VerifiedOnnx:
 class _RealData:
     """Labelled and calibration images for one export, read and preprocessed once."""
 
-    eval: Any = None  # resnet_hub.evaluate.PreparedData
+    eval: Any = None  # resnet_hub.tasks.evaluate.PreparedData
     calibration: Any = None  # float32 (N, C, H, W)
     calibration_count: int = 0
     calibration_skipped: int = 0
@@ -397,7 +397,7 @@ def _read_real_data(source: ModelSource, options: OnnxOptions, data_config: dict
     warnings_: list[str] = []
     if options.eval_data:
         from resnet_hub.errors import DatasetError, EvaluationError
-        from resnet_hub.evaluate import class_mapping, prepare
+        from resnet_hub.tasks.evaluate import class_mapping, prepare
 
         say(f"reading labelled images from {options.eval_data}")
         try:
@@ -499,7 +499,7 @@ def write_verified_onnx(source: ModelSource, directory: Path, options: OnnxOptio
     accuracy = None
     if real.eval is not None:
         from .accuracy import accuracy_gate
-        from resnet_hub.evaluate import torch_logits
+        from resnet_hub.tasks.evaluate import torch_logits
 
         say(f"accuracy gate: PyTorch vs ONNX Runtime on {len(real.eval)} labelled images")
         start = time.perf_counter()

@@ -217,7 +217,7 @@ def _write_verified_openvino(source: ModelSource, stage: Path, options: OnnxOpti
                                 f"{report.advice(precision)} Nothing was written.", report)
     accuracy = None
     if real.eval is not None:
-        from resnet_hub.evaluate import torch_logits
+        from resnet_hub.tasks.evaluate import torch_logits
 
         from .accuracy import accuracy_gate
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_hub.configs import Preprocessing, VariantConfig
+from resnet_hub.model.configs import Preprocessing, VariantConfig
 
 from .errors import ExportOptionError
 
@@ -36,7 +36,7 @@ class ModelSource:
 
     def data_config(self, img_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode) for this export."""
-        from resnet_hub.model_loading import data_config_of
+        from resnet_hub.zoo.model_loading import data_config_of
 
         return data_config_of(self.preprocessing, img_size)
 
@@ -49,10 +49,10 @@ def load_model_source(
     **model_kwargs: Any,
 ) -> ModelSource:
     """Build ``name`` in eval mode with its weights (a local safetensors file, the Hub, or random init), loaded
-    as evaluate and fine-tuning load it (:func:`resnet_hub.model_loading.load_model`), plus the state-dict hash."""
+    as evaluate and fine-tuning load it (:func:`resnet_hub.zoo.model_loading.load_model`), plus the state-dict hash."""
     from resnet_hub.errors import UnknownTagError, WeightsChoiceError
-    from resnet_hub.factory import resolve_model
-    from resnet_hub.model_loading import load_model
+    from resnet_hub.zoo.factory import resolve_model
+    from resnet_hub.zoo.model_loading import load_model
 
     try:
         ref = resolve_model(name)  # unknown names, tags and hf-hub repos fail here, before any file is touched

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_hub.weights import atomic_write
+from resnet_hub.weights.io import atomic_write
 
 from .calibration import find_images, load_calibration_batch
 from .digest import sha256_of, sha256_of_files

@@ -86,7 +86,7 @@ class TritonModelSpec:
 
 def labels_text(source: ModelSource) -> str:
     """labels.txt for Triton's classification extension: the weights' class names, or 'class N'."""
-    from resnet_hub.predict import class_names
+    from resnet_hub.tasks.predict import class_names
 
     names = source.label_names if source.label_names else class_names(source.num_classes)
     return "".join(" ".join(str(name).split()) + "\n" for name in names)  # one line each, whatever the name

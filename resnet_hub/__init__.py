@@ -6,21 +6,32 @@ Why this file imports almost nothing: torch and timm take seconds to import, and
 (``--help``, ``list``, ``info``) must answer at once. So
 
 * the public API below is resolved on first use (PEP 562 ``__getattr__``): ``resnet_hub.create_model`` imports
-  ``resnet_hub.factory`` (and torch) when it is first touched, not at ``import resnet_hub``;
-* registration with timm (``resnet_hub.registry``) happens as soon as timm is imported, before or after us:
+  ``resnet_hub.zoo.factory`` (and torch) when it is first touched, not at ``import resnet_hub``;
+* registration with timm (``resnet_hub.zoo.registry``) happens as soon as timm is imported, before or after us:
   at once if timm is already loaded, else from a one-shot import hook that runs right after timm's own import
   (see ``_timm_hook``). Code that calls ``timm.create_model`` has necessarily imported timm, so the promise
   ``import resnet_hub; timm.create_model('myresnet50')`` holds in either import order.
 
 The variant table (``VARIANTS``, ``get_variant``, ``variant_names``) and the error classes are plain Python and
 are imported eagerly.
+
+The package stands on floors, and **a floor imports only the floors below it** (``tests/test_import_graph.py``
+checks every import, function-local ones included)::
+
+    cli/      the resnet-hub command                          (above the public API of this file)
+    tasks/    data, fine-tune, evaluate, predict, benchmark, publish; and export/ (resnet_hub.export)
+    zoo/      named models with their weights: timm registry, create_model, load_model
+    weights/  safetensors files and their metadata, the Hub, converters
+    model/    the variant table, layers, ResNet / ResNetV2
+    ground    errors, leftovers, cpu, devices, _interrupt, _version, _timm_hook (the modules at this level)
+
+So the folder names the job, and a module's imports say where it stands: a weights reader never reaches timm's
+registry and a model never reads a file.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from . import _interrupt  # noqa: E402  (first: Ctrl-C during start-up gives no traceback in the CLI)
@@ -28,8 +39,8 @@ from . import _interrupt  # noqa: E402  (first: Ctrl-C during start-up gives no 
 _interrupt.install_if_cli()
 
 from ._version import __version__  # noqa: E402,F401  (one source: see _version.py)
-from .configs import VARIANTS, variant_names  # noqa: E402
-from .lookup import get_variant  # noqa: E402  (table names and hf-hub: repos)
+from .model.configs import VARIANTS, variant_names  # noqa: E402
+from .weights.lookup import get_variant  # noqa: E402  (table names and hf-hub: repos)
 from .errors import (  # noqa: E402
     ConversionError,
     CorruptWeightsError,
@@ -48,22 +59,22 @@ _timm_hook.install()  # registers with timm now if timm is loaded, else right af
 
 # Public name -> the submodule that defines it (imported on first access).
 _LAZY: dict[str, str] = {
-    "convert_checkpoint": "converters.dispatch",
-    "create_model": "factory",
-    "list_models": "factory",
-    "download_weights": "hub",
-    "publish": "publish",
-    "load_weights": "weights",
-    "load_weights_into": "weights",
-    "save_weights": "weights",
+    "convert_checkpoint": "weights.converters.dispatch",
+    "create_model": "zoo.factory",
+    "list_models": "zoo.factory",
+    "download_weights": "weights.hub",
+    "publish": "tasks.publish",
+    "load_weights": "weights.io",
+    "load_weights_into": "weights.io",
+    "save_weights": "weights.io",
 }
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real objects
-    from .converters.dispatch import convert_checkpoint
-    from .factory import create_model, list_models
-    from .hub import download_weights
-    from .publish import publish
-    from .weights import load_weights, load_weights_into, save_weights
+    from .weights.converters.dispatch import convert_checkpoint
+    from .zoo.factory import create_model, list_models
+    from .weights.hub import download_weights
+    from .tasks.publish import publish
+    from .weights.io import load_weights, load_weights_into, save_weights
 
 
 def __getattr__(name: str) -> Any:
@@ -74,7 +85,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if not name.startswith("__"):
-        try:  # `import resnet_hub; resnet_hub.registry` worked when __init__ imported it eagerly: keep that
+        try:  # `import resnet_hub; resnet_hub.zoo` (a floor, see above) resolves on first access
             return importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":
@@ -84,19 +95,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _Package(types.ModuleType):
-    """``resnet_hub.publish`` is the function (as it always was), although a submodule has the same name:
-    importing the submodule later (the CLI does) must not replace the function with the module on the package."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
-            return  # the submodule stays reachable as sys.modules['resnet_hub.publish'] / `from ... import`
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -28,7 +28,7 @@ DIGITS_EPOCHS = 5
 def digits_model(tmp_path_factory):
     """myresnet18 fine-tuned on the built-in digits at 32 px: a model that has learned something, so parity,
     int8 and accuracy checks on it can fail for real (a random model gives the same answer for every input)."""
-    from resnet_hub.train import FinetuneOptions, finetune
+    from resnet_hub.tasks.train import FinetuneOptions, finetune
 
     path = tmp_path_factory.mktemp("digits-model") / "myresnet18-digits.safetensors"
     result = finetune("myresnet18", "digits", path, options=FinetuneOptions(epochs=DIGITS_EPOCHS, img_size=32))

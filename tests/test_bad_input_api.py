@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import resnet_hub
-from resnet_hub.converters.dispatch import convert_checkpoint
+from resnet_hub.weights.converters.dispatch import convert_checkpoint
 from resnet_hub.errors import (
     ConversionError,
     CorruptWeightsError,
@@ -23,7 +23,7 @@ from resnet_hub.errors import (
     UnsafeCheckpointError,
     WeightsError,
 )
-from resnet_hub.publish import publish
+from resnet_hub.tasks.publish import publish
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_convert_twice_gives_the_same_sha256(tmp_path, model):
         digests.add(hashlib.sha256(report.output.read_bytes()).hexdigest())
         assert report.sha256 in digests
     assert len(digests) == 1
-    metadata = resnet_hub.weights.read_metadata(tmp_path / "o0.safetensors")
+    metadata = resnet_hub.weights.io.read_metadata(tmp_path / "o0.safetensors")
     assert metadata["architecture"] == "myresnet18" and "preprocessing" in metadata  # still a valid file
 
 

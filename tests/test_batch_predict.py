@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_hub.batch_predict import BatchPredictionError, check_output, list_sources, read_image
-from resnet_hub.data import ImageLoadError, expand_image_paths, load_image
+from resnet_hub.tasks.batch_predict import BatchPredictionError, check_output, list_sources, read_image
+from resnet_hub.tasks.data import ImageLoadError, expand_image_paths, load_image
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_cli_answers_without_importing_the_heavy_stack(args):
 def test_list_and_info_report_the_table_counts_without_torch():
     import json
 
-    from resnet_hub.stats import model_stats
+    from resnet_hub.zoo.stats import model_stats
 
     proc = subprocess.run([sys.executable, "-m", "resnet_hub", "list", "myresnet5*", "--json"], capture_output=True,
                           text=True, env=_env(), cwd=REPO_ROOT, timeout=300, check=True)
@@ -79,9 +79,9 @@ def test_import_resnet_hub_then_timm_registers_right_after_timm_loads():
         import resnet_hub
         assert "timm" not in sys.modules and "torch" not in sys.modules, "import resnet_hub must stay light"
         import timm
-        assert "resnet_hub.registry" in sys.modules
+        assert "resnet_hub.zoo.registry" in sys.modules
         model = timm.create_model("myresnet50")
-        assert type(model).__module__ == "resnet_hub.resnet", type(model)
+        assert type(model).__module__ == "resnet_hub.model.resnet", type(model)
         assert set(timm.list_models("my*")) >= set(resnet_hub.VARIANTS)
         # the one-shot hook is gone and timm's module carries its own loader, not our wrapper
         assert not any(type(f).__name__ == "_TimmFinder" for f in sys.meta_path)
@@ -117,7 +117,7 @@ def test_any_form_of_importing_timm_after_resnet_hub_registers(statement):
 
 def test_importing_the_registry_first_registers_once():
     check("""
-        import resnet_hub.registry
+        import resnet_hub.zoo.registry
         import timm
         assert timm.list_models("myresnet18") == ["myresnet18"]
         timm.create_model("myresnet18")
@@ -137,14 +137,14 @@ def test_public_api_resolves_on_first_use():
     check("""
         import sys
         import resnet_hub
-        assert "resnet_hub.factory" not in sys.modules
+        assert "resnet_hub.zoo.factory" not in sys.modules
         model = resnet_hub.create_model("myresnet18", num_classes=4)   # imports factory, torch and timm now
         assert model.fc.out_features == 4
-        import resnet_hub.publish as publish_module_or_function  # as before: the package attribute is the function
-        from resnet_hub.publish import build_hub_folder  # the submodule is still importable
-        assert callable(resnet_hub.publish) and resnet_hub.publish.__module__ == "resnet_hub.publish"
+        import resnet_hub.tasks.publish  # importing the submodule leaves the package's function in place
+        from resnet_hub.tasks.publish import build_hub_folder
+        assert callable(resnet_hub.publish) and resnet_hub.publish.__module__ == "resnet_hub.tasks.publish"
         assert not isinstance(resnet_hub.publish, type(sys))
-        assert resnet_hub.registry is sys.modules["resnet_hub.registry"]
+        assert resnet_hub.zoo.registry is sys.modules["resnet_hub.zoo.registry"]
         for name in resnet_hub.__all__:
             assert getattr(resnet_hub, name) is not None, name
         try:
@@ -160,7 +160,7 @@ def test_a_failed_registration_warns_and_leaves_timm_importable():
     proc = run_python("""
         import sys
         import resnet_hub
-        sys.modules["resnet_hub.registry"] = None   # makes `import resnet_hub.registry` fail, as a broken install would
+        sys.modules["resnet_hub.zoo.registry"] = None   # `import resnet_hub.zoo.registry` fails, as in a broken install
         import timm
         assert not timm.is_model("myresnet18")
         print("timm imported")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_hub.data import (
+from resnet_hub.tasks.data import (
     DIGITS,
     ImageLoadError,
     expand_image_paths,
@@ -180,7 +180,7 @@ def test_calibration_takes_flat_folders_and_samples_across_classes(tmp_path):
 
 def test_digits_without_scikit_learn_names_the_extra(tmp_path):
     code = ("import sys; sys.modules['sklearn'] = None\n"
-            "from resnet_hub.data import open_labelled\n"
+            "from resnet_hub.tasks.data import open_labelled\n"
             "try:\n    open_labelled('digits', 'train')\n"
             "except ImportError as exc:\n    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

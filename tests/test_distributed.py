@@ -15,8 +15,8 @@ import torch
 from train_helpers import REPO_ROOT, digit_folder, env, run_cli
 
 import resnet_hub
-from resnet_hub.checkpoint import checkpoint_path, load_checkpoint
-from resnet_hub.weights import read_metadata
+from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
+from resnet_hub.weights.io import read_metadata
 
 COMMON = ("--img-size", "32", "--epochs", "1", "--lr", "0.005", "--seed", "3")
 

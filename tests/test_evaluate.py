@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 import resnet_hub  # noqa: F401  (registers myresnet18 with timm)
 from resnet_hub.errors import EvaluationError
-from resnet_hub.evaluate import evaluate
-from resnet_hub.weights import read_metadata
+from resnet_hub.tasks.evaluate import evaluate
+from resnet_hub.weights.io import read_metadata
 
 
 def _digits_png_folder(root, per_class=8):
@@ -155,7 +155,7 @@ def _with_training_record(weights, path, record):
 
 def test_a_training_folder_without_val_is_scored_on_finetunes_hold_out(digits_model, tmp_path):
     """#17 item 9: evaluating the folder finetune trained on scored its training images too."""
-    from resnet_hub.data import open_labelled
+    from resnet_hub.tasks.data import open_labelled
 
     folder = _digits_png_folder(tmp_path / "mydata")
     split = dict(source=str(folder), split="...", n=64)

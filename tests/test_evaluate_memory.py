@@ -21,7 +21,7 @@ from PIL import Image
 CHILD = """
 import json, resource, sys
 import torch
-from resnet_hub.evaluate import Target, class_mapping, evaluate, prepare, torch_logits
+from resnet_hub.tasks.evaluate import Target, class_mapping, evaluate, prepare, torch_logits
 
 mode, folder, onnx_path = sys.argv[1:4]
 torch.manual_seed(0)

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from resnet_hub.batch_evaluate import evaluate_on_ray, ray_model_for  # noqa: E402
-from resnet_hub.evaluate import evaluate, resolve_target  # noqa: E402
+from resnet_hub.tasks.batch_evaluate import evaluate_on_ray, ray_model_for  # noqa: E402
+from resnet_hub.tasks.evaluate import evaluate, resolve_target  # noqa: E402
 from test_evaluate import _digits_png_folder  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from timm.data import ImageNetInfo
 
 import resnet_hub
 from resnet_hub.errors import EvaluationError
-from resnet_hub.evaluate import class_mapping, evaluate
+from resnet_hub.tasks.evaluate import class_mapping, evaluate
 
 
 def test_synset_ids_and_class_names_map_to_timms_imagenet_indices():

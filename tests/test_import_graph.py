@@ -133,11 +133,11 @@ def describe(component: frozenset[str], graph: dict[str, set[str]]) -> str:
 def test_the_graph_sees_the_project_and_function_local_imports():
     graph = import_graph()
     # The packages are all there, export/ under its installed name.
-    assert {"resnet_hub", "resnet_hub.cli.app", "resnet_hub.export.onnx", "resnet_hub.configs"} <= set(graph)
+    assert {"resnet_hub", "resnet_hub.cli.app", "resnet_hub.export.onnx", "resnet_hub.model.configs"} <= set(graph)
     # A function-local import counts: the CLI imports its commands' library modules only inside functions.
     source = (REPO_ROOT / "resnet_hub" / "cli" / "predict.py").read_text(encoding="utf-8")
-    assert "\n    from ..predict import" in source or "\n        from ..predict import" in source
-    assert "resnet_hub.predict" in graph["resnet_hub.cli.predict"]
+    assert "\n    from ..tasks.predict import" in source or "\n        from ..tasks.predict import" in source
+    assert "resnet_hub.tasks.predict" in graph["resnet_hub.cli.predict"]
 
 
 def test_a_function_local_import_that_closes_a_circle_is_found(tmp_path):
@@ -157,3 +157,47 @@ def test_no_import_closes_a_circle_between_project_modules():
     graph = import_graph()
     unexpected = [c for c in circles(graph) if c not in EXPECTED_CYCLES]
     assert not unexpected, "\n".join(describe(c, graph) for c in unexpected)
+
+
+# The floors of resnet_hub, bottom to top (the package docstring states the rule and the README draws it).
+# ``export/`` (installed as resnet_hub.export) is a task: it reads data and evaluates, and benchmark and batch
+# evaluation run exports, so it shares the tasks floor.
+FLOORS: list[tuple[str, tuple[str, ...]]] = [
+    ("ground", ("resnet_hub._interrupt", "resnet_hub._timm_hook", "resnet_hub._version", "resnet_hub.errors",
+                "resnet_hub.leftovers", "resnet_hub.cpu", "resnet_hub.devices")),
+    ("model", ("resnet_hub.model",)),
+    ("weights", ("resnet_hub.weights",)),
+    ("zoo", ("resnet_hub.zoo",)),
+    ("tasks", ("resnet_hub.tasks", "resnet_hub.export")),
+    ("public API", ("resnet_hub",)),  # the package's __init__ only: the names the README shows
+    ("cli", ("resnet_hub.cli", "resnet_hub.__main__")),
+]
+
+
+def floor_of(module: str) -> int:
+    """Index into FLOORS of the floor a module stands on (the longest matching prefix wins)."""
+    best, length = None, -1
+    for level, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            exact_only = prefix == "resnet_hub"
+            if (module == prefix or (not exact_only and module.startswith(prefix + "."))) and len(prefix) > length:
+                best, length = level, len(prefix)
+    if best is None:
+        raise AssertionError(f"{module} stands on no floor: add it to a floor's folder (or to FLOORS)")
+    return best
+
+
+def test_every_module_stands_on_a_floor_and_imports_only_floors_below_it():
+    graph = import_graph()
+    upward = sorted(f"{a} ({FLOORS[floor_of(a)][0]}) -> {b} ({FLOORS[floor_of(b)][0]})"
+                    for a, targets in graph.items() for b in targets if floor_of(b) > floor_of(a))
+    assert not upward, "imports that reach up a floor:\n    " + "\n    ".join(upward)
+    # The rule holds from the root's point of view too: nothing but the ground floor's modules is left there.
+    root_modules = {p.stem for p in (REPO_ROOT / "resnet_hub").glob("*.py")} - {"__init__", "__main__"}
+    assert {f"resnet_hub.{m}" for m in root_modules} == set(FLOORS[0][1])
+
+
+def test_the_floor_check_catches_an_import_that_reaches_up():
+    graph = {"resnet_hub.model.configs": {"resnet_hub.zoo.registry"}, "resnet_hub.zoo.registry": set()}
+    upward = [(a, b) for a, targets in graph.items() for b in targets if floor_of(b) > floor_of(a)]
+    assert upward == [("resnet_hub.model.configs", "resnet_hub.zoo.registry")]

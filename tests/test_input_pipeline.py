@@ -1,4 +1,4 @@
-"""The one input pipeline (resnet_hub.input_pipeline): worker processes decode exactly what data.load_image
+"""The one input pipeline (resnet_hub.tasks.input_pipeline): worker processes decode exactly what data.load_image
 decodes, in order, skip and count unreadable files, fail fast when nothing is readable, and stop cleanly on Ctrl-C."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_hub.data import LabelledImages, eval_transform, load_image, open_labelled
+from resnet_hub.tasks.data import LabelledImages, eval_transform, load_image, open_labelled
 from resnet_hub.errors import DatasetError
-from resnet_hub.input_pipeline import default_workers, make_loader
+from resnet_hub.tasks.input_pipeline import default_workers, make_loader
 
 CONFIG = dict(input_size=(3, 40, 40), interpolation="bicubic", mean=(0.485, 0.456, 0.406),
               std=(0.229, 0.224, 0.225), crop_pct=0.875, crop_mode="center")
@@ -114,8 +114,8 @@ SLOW_LOADER = """
 import sys, time
 from resnet_hub import _interrupt
 _interrupt.install()  # what the resnet-hub command does
-from resnet_hub.data import LabelledImages, load_image
-from resnet_hub.input_pipeline import make_loader
+from resnet_hub.tasks.data import LabelledImages, load_image
+from resnet_hub.tasks.input_pipeline import make_loader
 import torchvision.transforms.functional as F
 
 def slow(image):
@@ -156,7 +156,7 @@ SHARER_LOSES_ITS_CONSUMER = """
 import os, socket, struct, sys, threading, time
 from multiprocessing import resource_sharer
 if sys.argv[1] == "worker":
-    from resnet_hub.input_pipeline import _worker_init
+    from resnet_hub.tasks.input_pipeline import _worker_init
     _worker_init(0)
 reported, installed_hook = threading.Event(), sys.excepthook
 def report(*error):

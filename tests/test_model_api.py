@@ -7,7 +7,7 @@ import timm
 import torch
 
 import resnet_hub
-from resnet_hub.configs import VARIANTS
+from resnet_hub.model.configs import VARIANTS
 
 STANDARD_LAYOUTS = [n for n, v in VARIANTS.items() if not v.keras_v2_layout]
 

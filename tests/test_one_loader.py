@@ -25,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_create_model_with_a_weights_file_is_the_model_timm_loads_from_the_published_folder(digits_model, tmp_path):
-    from resnet_hub.model_loading import load_model
-    from resnet_hub.publish import build_hub_folder
+    from resnet_hub.zoo.model_loading import load_model
+    from resnet_hub.tasks.publish import build_hub_folder
 
     folder = build_hub_folder("myresnet18", digits_model, tmp_path / "repo", "me/myresnet18-digits").path
     peer = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
@@ -62,8 +62,8 @@ def _one_message(call) -> str:
 
 def test_weights_and_pretrained_together_is_one_error_with_one_message_everywhere(digits_model):
     from resnet_hub.export.source import load_model_source
-    from resnet_hub.model_loading import load_model
-    from resnet_hub.predict import build_predictor
+    from resnet_hub.zoo.model_loading import load_model
+    from resnet_hub.tasks.predict import build_predictor
 
     messages = {
         "create_model": _one_message(lambda: resnet_hub.create_model("myresnet18", pretrained=True,

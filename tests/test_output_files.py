@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from resnet_hub.batch_predict import _in_input_order, list_sources_in_order, output_schema
-from resnet_hub.data import SkippedFile
+from resnet_hub.tasks.batch_predict import _in_input_order, list_sources_in_order, output_schema
+from resnet_hub.tasks.data import SkippedFile
 from resnet_hub.leftovers import host_tag as _host
-from resnet_hub.weights import atomic_write, sweep_stale_tmp
+from resnet_hub.weights.io import atomic_write, sweep_stale_tmp
 
 
 def _dead_pid() -> int:
@@ -26,7 +26,7 @@ def test_a_killed_writers_temporary_file_is_swept_and_a_live_ones_kept(tmp_path)
     target = tmp_path / "predictions.jsonl"
     # What a SIGKILLed writer leaves: the hidden temporary name atomic_write gives, with the writer's pid and host.
     killed = subprocess.run([sys.executable, "-c",
-                             "import os, signal\nfrom resnet_hub.weights import atomic_write\n"
+                             "import os, signal\nfrom resnet_hub.weights.io import atomic_write\n"
                              f"atomic_write({str(target)!r}, lambda tmp: os.kill(os.getpid(), signal.SIGKILL))"],
                             cwd=Path(__file__).resolve().parents[1])
     assert killed.returncode == -9

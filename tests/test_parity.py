@@ -8,8 +8,8 @@ import torch
 import torchvision
 
 import resnet_hub
-from resnet_hub.configs import VARIANTS
-from resnet_hub.converters.timm_resnetv2 import timm_resnetv2_to_ours
+from resnet_hub.model.configs import VARIANTS
+from resnet_hub.weights.converters.timm_resnetv2 import timm_resnetv2_to_ours
 
 TIMM_PEERS = [v.name for v in VARIANTS.values() if v.timm_name]
 TORCHVISION_PEERS = ["myresnet18", "myresnet50", "myresnext50_32x4d", "mywide_resnet50_2"]

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_hub.plots import (
+from resnet_hub.tasks.plots import (
     PlotError,
     check_plot_path,
     confusion_matrix,
     read_picture_data,
     training_curves,
 )
-from resnet_hub.weights import read_metadata
+from resnet_hub.weights.io import read_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 C0, C1 = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)  # matplotlib's first two cycle colours

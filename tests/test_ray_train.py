@@ -9,8 +9,8 @@ import socket
 import pytest
 from train_helpers import digit_folder, run_cli
 
-from resnet_hub.checkpoint import checkpoint_path, load_checkpoint
-from resnet_hub.weights import read_metadata
+from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
+from resnet_hub.weights.io import read_metadata
 
 pytest.importorskip("ray.train", reason="needs the ray extra: pip install 'resnet-hub[ray]'")
 

@@ -12,7 +12,7 @@ from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
 import resnet_hub
-from resnet_hub.configs import VARIANTS
+from resnet_hub.model.configs import VARIANTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREPROCESSING_KEYS = ("input_size", "test_input_size", "crop_pct", "test_crop_pct", "crop_mode",
@@ -81,7 +81,7 @@ def test_torch_hub_load_builds_the_same_architecture_as_timm(name):
 
 def test_entrypoints_are_thin_and_read_the_table():
     entrypoint = timm.models.model_entrypoint("myresnet101d")
-    assert entrypoint.__module__ == "resnet_hub.registry"
+    assert entrypoint.__module__ == "resnet_hub.zoo.registry"
     assert "ResNet-101-D" in inspect.getdoc(entrypoint)
     model = entrypoint()
     assert len(model.layer3) == VARIANTS["myresnet101d"].layers[2]

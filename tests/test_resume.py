@@ -12,10 +12,10 @@ import torch
 from train_helpers import digit_folder, finetune_in_subprocess
 
 import resnet_hub
-from resnet_hub.checkpoint import STATE_KEY, checkpoint_path, load_checkpoint, save_checkpoint
+from resnet_hub.tasks.checkpoint import STATE_KEY, checkpoint_path, load_checkpoint, save_checkpoint
 from resnet_hub.errors import TrainingError
-from resnet_hub.train import FinetuneOptions, finetune
-from resnet_hub.weights import read_metadata
+from resnet_hub.tasks.train import FinetuneOptions, finetune
+from resnet_hub.weights.io import read_metadata
 
 OPTIONS = dict(epochs=3, img_size=32, batch_size=4, opt="adamw", lr=0.003, seed=5)
 

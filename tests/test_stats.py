@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_hub._variant_counts import COUNTS, COUNTS_IMG_SIZE
-from resnet_hub.configs import variant_names
-from resnet_hub.stats import measure_stats, model_stats
+from resnet_hub.model._variant_counts import COUNTS, COUNTS_IMG_SIZE
+from resnet_hub.model.configs import variant_names
+from resnet_hub.zoo.stats import measure_stats, model_stats
 
 
 def test_the_counts_table_covers_exactly_the_variant_table():
-    assert list(COUNTS) == variant_names(), "run: python -m resnet_hub.stats --write"
+    assert list(COUNTS) == variant_names(), "run: python -m resnet_hub.zoo.stats --write"
     assert COUNTS_IMG_SIZE == 224
 
 
 @pytest.mark.parametrize("name", variant_names())
 def test_precomputed_counts_equal_the_measured_ones(name):
     measured = measure_stats(name, COUNTS_IMG_SIZE)
-    assert model_stats(name) == measured, f"{name}: run python -m resnet_hub.stats --write"
+    assert model_stats(name) == measured, f"{name}: run python -m resnet_hub.zoo.stats --write"
 
 
 def test_known_counts_match_the_published_ones():

@@ -18,7 +18,7 @@ from timm.models import get_pretrained_cfg
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import resnet_hub
-from resnet_hub.configs import VARIANTS, feature_map_size
+from resnet_hub.model.configs import VARIANTS, feature_map_size
 from resnet_hub.errors import DeviceError, ModelArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

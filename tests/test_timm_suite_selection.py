@@ -7,7 +7,7 @@ from __future__ import annotations
 from _pytest.mark.expression import Expression
 
 import resnet_hub
-from resnet_hub.configs import VARIANTS
+from resnet_hub.model.configs import VARIANTS
 from timm_suite.run_timm_model_tests import NEEDS_HUB, selection, variants_in
 
 NAMES = resnet_hub.variant_names()

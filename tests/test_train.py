@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 import resnet_hub
-from resnet_hub.configs import IMAGENET_MEAN
+from resnet_hub.model.configs import IMAGENET_MEAN
 from resnet_hub.errors import DatasetError, TrainingError
-from resnet_hub.train import FinetuneOptions, finetune
-from resnet_hub.weights import read_metadata, sha256_of_file
+from resnet_hub.tasks.train import FinetuneOptions, finetune
+from resnet_hub.weights.io import read_metadata, sha256_of_file
 
 
 def test_the_digits_model_learned_and_records_everything_downstream_needs(digits_model):
@@ -129,7 +129,7 @@ def test_an_output_that_cannot_be_written_fails_before_training(tmp_path, case):
 
 
 def test_more_workers_than_cpus_is_refused_with_the_count(tmp_path):
-    from resnet_hub.train import usable_cpus
+    from resnet_hub.tasks.train import usable_cpus
 
     with pytest.raises(TrainingError, match=f"use {usable_cpus()} CPU"):
         finetune("myresnet18", "digits", tmp_path / "x.safetensors", options=_quick(workers=usable_cpus() + 1))
@@ -146,7 +146,7 @@ def test_worker_processes_give_the_same_weights_as_decoding_in_process(tmp_path)
 
 
 def test_the_training_record_and_model_card_say_how_the_run_ran(tmp_path):
-    from resnet_hub.publish import build_hub_folder
+    from resnet_hub.tasks.publish import build_hub_folder
 
     data = _digit_folder(tmp_path / "data")
     result = finetune("myresnet18", data, tmp_path / "out.safetensors", options=_quick(epochs=2))

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 import resnet_hub
 from resnet_hub.errors import CorruptWeightsError, IncompatibleWeightsError, WeightsError
-from resnet_hub.weights import load_weights, read_metadata, save_weights, sha256_of_file
+from resnet_hub.weights.io import load_weights, read_metadata, save_weights, sha256_of_file
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ FINETUNE_SCRIPT = """
     import json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from resnet_hub.train import FinetuneOptions, finetune
+    from resnet_hub.tasks.train import FinetuneOptions, finetune
     data, output, options, resume, kill_at = sys.argv[1:6]
     kill = tuple(int(v) for v in kill_at.split(",")) if kill_at else None
 

@@ -13,7 +13,7 @@ from .text import plain
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from ..benchmark import BenchmarkReport
+    from ..tasks.benchmark import BenchmarkReport
 
 
 def benchmark_command(
@@ -54,11 +54,11 @@ def benchmark_command(
                                                              "ceilings into this .png (the plots extra)."),
 ) -> None:
     """Measure inference speed on several backends in one run, against timm's eager model of the same architecture."""
-    from ..benchmark import run_benchmark  # torch & co. only when the command runs (`--help` stays instant)
+    from ..tasks.benchmark import run_benchmark  # torch & co. only when the command runs (`--help` stays instant)
 
     err = Console(stderr=True)
     if plot is not None:
-        from ..plots import check_plot_path
+        from ..tasks.plots import check_plot_path
 
         check_plot_path(plot, purpose="benchmark --plot")  # before minutes of timing, not after
     start = time.perf_counter()
@@ -85,7 +85,7 @@ def benchmark_command(
     else:
         _print_report(report)
     if plot is not None and any(r.available for r in report.results):
-        from ..plots import benchmark_rates
+        from ..tasks.plots import benchmark_rates
 
         err.print(f"wrote {plain(str(benchmark_rates(report, plot).path))}", highlight=False)
     for r in report.results:

@@ -26,7 +26,7 @@ def convert_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Convert a checkpoint into a variant's layout; pickles are read with weights_only (no code runs)."""
-    from ..converters.dispatch import convert_checkpoint
+    from ..weights.converters.dispatch import convert_checkpoint
 
     console = Console(stderr=True)
     with console.status(f"Converting {source.name} ({source_format.value}) -> {model}"):

@@ -41,7 +41,7 @@ def evaluate_command(
     from rich.table import Table
 
     from ..devices import resolve_device
-    from ..evaluate import Target, evaluate, resolve_target
+    from ..tasks.evaluate import Target, evaluate, resolve_target
     from .text import plain
 
     if engine not in ENGINES:
@@ -53,14 +53,14 @@ def evaluate_command(
     err = Console(stderr=True)
     device = str(resolve_device(device))  # one clear line for 'tpu' or cuda without a GPU, before any work
     if workers is not None:
-        from ..input_pipeline import workers_warning
+        from ..tasks.input_pipeline import workers_warning
 
         warning = workers_warning(workers)
         if warning:
             err.print(f"[yellow]Warning:[/yellow] {plain(warning)}", highlight=False)
     resolved: Target
     if plot is not None:
-        from ..plots import check_plot_path
+        from ..tasks.plots import check_plot_path
 
         check_plot_path(plot, purpose="evaluate --plot")  # before the work: the extra is there, the path is free
     if Path(target).is_dir():
@@ -76,7 +76,7 @@ def evaluate_command(
             import logging
             import os
 
-            from ..batch_evaluate import evaluate_on_ray, ray_model_for
+            from ..tasks.batch_evaluate import evaluate_on_ray, ray_model_for
 
             os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")  # Ray Data's per-dataset INFO lines
             logging.getLogger("ray").setLevel(logging.WARNING)
@@ -90,7 +90,7 @@ def evaluate_command(
         err.print(f"[yellow]Warning:[/yellow] skipped {plain(skipped.path)}: {plain(skipped.reason)}",
                   highlight=False)
     if plot is not None:
-        from ..plots import evaluation_picture
+        from ..tasks.plots import evaluation_picture
 
         err.print(f"wrote {plain(str(evaluation_picture(result, plot).path))}", highlight=False)
     if as_json:

@@ -55,7 +55,7 @@ def finetune_command(
 ) -> None:
     """Fine-tune NAME on labelled images; the output records classes, preprocessing and validation accuracy."""
     from ..errors import ResNetHubError, WeightsChoiceError
-    from ..train import FinetuneOptions
+    from ..tasks.train import FinetuneOptions
 
     WeightsChoiceError.check(weights, pretrained)  # one rule, one message, before any work
     if engine not in ENGINES:
@@ -72,7 +72,7 @@ def finetune_command(
         _run_ray(name, data, output, weights, pretrained, options, force, resume, num_workers, address, use_gpu,
                  as_json)
         return
-    from ..distributed import launched_by_torchrun
+    from ..tasks.distributed import launched_by_torchrun
 
     if nproc > 1 and not launched_by_torchrun():
         _launch(nproc, options, output, force, resume)
@@ -87,9 +87,9 @@ def finetune_command(
 
 def _launch(nproc: int, options, output: Path, force: bool, resume: bool) -> None:
     """Check what can be checked once, then start NPROC copies of this command under torch's launcher."""
-    from ..checkpoint import checkpoint_path, read_info
-    from ..distributed import launch_local
-    from ..train import check_output
+    from ..tasks.checkpoint import checkpoint_path, read_info
+    from ..tasks.distributed import launch_local
+    from ..tasks.train import check_output
 
     options.validate()
     check_output(output, overwrite=force, resume=resume)
@@ -119,7 +119,7 @@ def _run_local(name, data, output, weights, pretrained, options, force, resume, 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 
-    from ..train import finetune
+    from ..tasks.train import finetune
     from .progress import progress_display
 
     err = Console(stderr=True, quiet=quiet)
@@ -154,7 +154,7 @@ def _run_ray(name, data, output, weights, pretrained, options, force, resume, nu
              as_json) -> None:
     from rich.console import Console
 
-    from ..ray_train import finetune_on_ray
+    from ..tasks.ray_train import finetune_on_ray
 
     err = Console(stderr=True)
     result = finetune_on_ray(name, data, output, weights=weights, pretrained=pretrained, options=options,
@@ -176,7 +176,7 @@ def _report(result, data, as_json: bool, err) -> None:
         err.print(f"[yellow]Warning:[/yellow] {len(result.ignored)} non-image file(s) ignored, e.g. "
                   f"{plain(result.ignored[0])}", highlight=False)
     from ..errors import ResNetHubError
-    from ..plots import training_curves
+    from ..tasks.plots import training_curves
 
     try:
         # Refused at the start when it existed without --force: here it is ours to (re)write.

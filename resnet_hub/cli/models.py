@@ -11,9 +11,9 @@ from .text import plain
 from rich.table import Table
 
 # Only the variant table and precomputed counts: `list` and `info` answer without importing torch or timm.
-from ..configs import pretrained_cfg_for, variant_names
-from ..lookup import get_variant
-from ..stats import model_stats
+from ..model.configs import pretrained_cfg_for, variant_names
+from ..weights.lookup import get_variant
+from ..zoo.stats import model_stats
 
 
 def _summary(name: str, img_size: int) -> dict:
@@ -85,7 +85,7 @@ def info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Show a variant's architecture config, preprocessing and pretrained sources (also for hf-hub:ORG/NAME)."""
-    from ..factory import resolve_model
+    from ..zoo.factory import resolve_model
 
     ref = resolve_model(name)  # unknown names, tags and repos: one typed error
     variant = ref.variant

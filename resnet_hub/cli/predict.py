@@ -1,5 +1,5 @@
 """``resnet-hub predict``: classify images with a variant, as tables for people or JSON for scripts; with
-``--engine ray``, on Ray Data workers into a .jsonl / .parquet file (``resnet_hub.batch_predict``)."""
+``--engine ray``, on Ray Data workers into a .jsonl / .parquet file (``resnet_hub.tasks.batch_predict``)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from .progress import progress_display
 from .text import plain
 
 if TYPE_CHECKING:
-    from ..batch_predict import TorchBatchModel
+    from ..tasks.batch_predict import TorchBatchModel
     from ..export.batch_model import ExportBatchModel
-    from ..predict import PredictionRun
+    from ..tasks.predict import PredictionRun
 
 
 def predict_command(
@@ -75,7 +75,7 @@ def predict_command(
                                          ("--verbose", verbose)) if given]
     if ray_only:
         raise typer.BadParameter(f"{', '.join(ray_only)} only apply with --engine ray")
-    from ..predict import build_predictor, expand_image_paths, is_weights_file  # torch only when the command runs
+    from ..tasks.predict import build_predictor, expand_image_paths, is_weights_file  # torch only when the command runs
 
     if export_dir:
         predictor = _export_predictor(name, device)
@@ -105,7 +105,7 @@ def _export_predictor(directory: str, device: str):
     preprocessing and class names, opened the way ``evaluate DIR`` opens it. The one place predict reads an
     export directory."""
     from ..export.directory import export_target  # re-hashes every file before anything runs
-    from ..predict import predictor_for_target
+    from ..tasks.predict import predictor_for_target
 
     return predictor_for_target(export_target(directory, device))
 
@@ -120,7 +120,7 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
                     num_workers: int, output: Path, force: bool, verbose: bool) -> None:
     import logging
 
-    from ..batch_predict import TorchBatchModel, check_output, import_ray, predict_with_ray
+    from ..tasks.batch_predict import TorchBatchModel, check_output, import_ray, predict_with_ray
 
     check_output(output, force)  # before Ray starts: a refused output costs nothing
     if not verbose:  # Ray's own lines are for Ray's developers; --verbose shows them (all read at import / start)
@@ -135,7 +135,7 @@ def _predict_on_ray(err: Console, name: str, images: List[str], *, weights: Opti
             raise typer.BadParameter(f"{name} is an export directory: it carries its own weights")
         model: ExportBatchModel | TorchBatchModel = ExportBatchModel(name)
     else:
-        from ..predict import is_weights_file
+        from ..tasks.predict import is_weights_file
 
         if weights is None and not pretrained and not is_weights_file(name):
             err.print("[yellow]Warning:[/yellow] neither --weights nor --pretrained given: using random weights")

@@ -41,7 +41,7 @@ def publish_command(
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --dry-run directory."),
 ) -> None:
     """Publish weights so `timm.create_model('hf-hub:ORG/NAME', pretrained=True)` loads them."""
-    from ..publish import publish, read_label_file
+    from ..tasks.publish import publish, read_label_file
 
     label_names = read_label_file(labels) if labels is not None else None
     console = Console(stderr=True)

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from resnet_hub.stats import model_stats
+from resnet_hub.zoo.stats import model_stats
 
 TINY = ("--img-size", "32", "--batch-size", "2", "--iters", "3", "--warmup", "1", "--threads", "1", "--json")
 BLOCK_ONNXRUNTIME = "sys.modules['onnxruntime'] = None  # import onnxruntime now raises ImportError"

@@ -8,7 +8,7 @@ import numpy as np
 from conftest import run_resnet_hub
 from PIL import Image
 
-from resnet_hub.weights import read_metadata
+from resnet_hub.weights.io import read_metadata
 
 
 def _folder(root, classes=("circle", "square"), per_class=6):

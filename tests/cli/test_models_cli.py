@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import resnet_hub
-from resnet_hub.stats import model_stats
+from resnet_hub.zoo.stats import model_stats
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

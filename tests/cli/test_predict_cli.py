@@ -9,7 +9,7 @@ import torch
 from timm.data import ImageNetInfo, create_transform, resolve_data_config
 
 import resnet_hub
-from resnet_hub.predict import load_image
+from resnet_hub.tasks.predict import load_image
 
 GOOD = ["a_shapes.png", "b_shapes.jpg", "c_shapes.png"]
 

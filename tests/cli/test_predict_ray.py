@@ -18,11 +18,11 @@ os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
 
 import ray  # noqa: E402  (dev extra; a missing ray must fail this module, not skip it)
 
-from resnet_hub.batch_predict import (  # noqa: E402
+from resnet_hub.tasks.batch_predict import (  # noqa: E402
     METADATA_KEY, TorchBatchModel, predict_with_ray, read_predictions,
 )
-from resnet_hub.predict import build_predictor  # noqa: E402
-from resnet_hub.weights import sha256_of_file  # noqa: E402
+from resnet_hub.tasks.predict import build_predictor  # noqa: E402
+from resnet_hub.weights.io import sha256_of_file  # noqa: E402
 
 RAY_TEST_SECONDS = 240  # a hung pipeline fails the test instead of the whole CI run
 
@@ -130,7 +130,7 @@ def test_onnx_export_on_ray_to_parquet_equals_local_torch_predict(ray_cluster, i
 
 def test_too_many_workers_for_the_cluster_is_refused_and_writes_nothing(ray_cluster, image_dir, predict_weights,
                                                                       tmp_path):
-    from resnet_hub.batch_predict import BatchPredictionError
+    from resnet_hub.tasks.batch_predict import BatchPredictionError
 
     output = tmp_path / "out.jsonl"
     with deadline(60), pytest.raises(BatchPredictionError, match="need 3 CPUs but this Ray cluster has 2"):
@@ -183,8 +183,8 @@ def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_c
 
     import pandas
 
-    from resnet_hub.batch_predict import list_sources_in_order, metadata_path
-    from resnet_hub.data import SkippedFile
+    from resnet_hub.tasks.batch_predict import list_sources_in_order, metadata_path
+    from resnet_hub.tasks.data import SkippedFile
     from resnet_hub.leftovers import host_tag as _host
 
     output = tmp_path / "out" / "predictions.jsonl"

@@ -10,7 +10,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from resnet_hub.converters.dispatch import convert_checkpoint
+from resnet_hub.weights.converters.dispatch import convert_checkpoint
 from resnet_hub.errors import ConversionError, CorruptWeightsError, UnsafeCheckpointError
 
 

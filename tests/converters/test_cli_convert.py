@@ -9,7 +9,7 @@ import sys
 import timm
 import torch
 
-from resnet_hub.weights import load_weights, sha256_of_file
+from resnet_hub.weights.io import load_weights, sha256_of_file
 
 
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -13,10 +13,10 @@ from converter_helpers import IMG, normalise
 keras = pytest.importorskip("keras")
 
 import resnet_hub  # noqa: E402
-from resnet_hub.configs import KERAS_CAFFE, KERAS_TF  # noqa: E402
-from resnet_hub.converters.dispatch import convert_checkpoint  # noqa: E402
+from resnet_hub.model.configs import KERAS_CAFFE, KERAS_TF  # noqa: E402
+from resnet_hub.weights.converters.dispatch import convert_checkpoint  # noqa: E402
 from resnet_hub.errors import ConversionError  # noqa: E402
-from resnet_hub.weights import load_weights, load_weights_into, read_metadata  # noqa: E402
+from resnet_hub.weights.io import load_weights, load_weights_into, read_metadata  # noqa: E402
 
 
 def _randomise(model, seed: int) -> None:

@@ -11,10 +11,10 @@ from safetensors.torch import save_file
 
 import resnet_hub
 from converter_helpers import image_batch, randomize_batchnorm
-from resnet_hub.converters.dispatch import convert_checkpoint
-from resnet_hub.converters.timm_resnetv2 import timm_resnetv2_to_ours
+from resnet_hub.weights.converters.dispatch import convert_checkpoint
+from resnet_hub.weights.converters.timm_resnetv2 import timm_resnetv2_to_ours
 from resnet_hub.errors import IncompatibleWeightsError
-from resnet_hub.weights import load_weights, load_weights_into, read_metadata, sha256_of_file
+from resnet_hub.weights.io import load_weights, load_weights_into, read_metadata, sha256_of_file
 
 
 def _ours(path, name: str, **kwargs) -> torch.nn.Module:

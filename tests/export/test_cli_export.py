@@ -7,7 +7,7 @@ import json
 import pytest
 from export_helpers import run_cli, tree
 
-from resnet_hub.weights import sha256_of_file
+from resnet_hub.weights.io import sha256_of_file
 
 FAST = ("--img-size", "64", "64", "--exporter", "torchscript")
 

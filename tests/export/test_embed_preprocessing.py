@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from resnet_hub.data import eval_transform, open_labelled
+from resnet_hub.tasks.data import eval_transform, open_labelled
 from resnet_hub.export.errors import ExportOptionError
 from resnet_hub.export.int8_onnxruntime import input_path_nodes
 from resnet_hub.export.onnx import OnnxOptions, export_onnx

@@ -134,14 +134,14 @@ def test_manifest_records_weights_preprocessing_tolerances_and_versions(source_f
     assert manifest["verification"][0]["tolerance"]["measured"]  # each threshold says where its value comes from
     assert {"torch", "onnx", "onnxruntime", "python"} <= set(manifest["versions"])
     hashes = {f["name"]: f["sha256"] for f in manifest["files"]}
-    from resnet_hub.weights import sha256_of_file
+    from resnet_hub.weights.io import sha256_of_file
 
     assert hashes["model.onnx"] == sha256_of_file(tmp_path / "out" / "model.onnx")
 
 
 def test_weights_file_and_its_recorded_preprocessing_are_used(source_for, tmp_path):
-    from resnet_hub.configs import KERAS_TF
-    from resnet_hub.weights import save_weights
+    from resnet_hub.model.configs import KERAS_TF
+    from resnet_hub.weights.io import save_weights
     from dataclasses import asdict
 
     source = source_for("myresnet18", seed=3)

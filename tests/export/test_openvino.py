@@ -21,11 +21,11 @@ from resnet_hub.export import ExportOptionError, export  # noqa: E402
 from resnet_hub.export.onnx import OnnxOptions  # noqa: E402
 from resnet_hub.export.openvino import export_openvino  # noqa: E402
 from resnet_hub.export.openvino_runtime import OpenVinoConfig, compile_openvino, inference_precision  # noqa: E402
-from resnet_hub.weights import sha256_of_file  # noqa: E402
+from resnet_hub.weights.io import sha256_of_file  # noqa: E402
 
 
 def _digits_eval(source):
-    from resnet_hub.evaluate import class_mapping, prepare
+    from resnet_hub.tasks.evaluate import class_mapping, prepare
 
     return prepare("digits", source.data_config(None),
                    lambda classes: class_mapping(classes, source.label_names, source.num_classes), limit=64)

@@ -69,9 +69,9 @@ def test_ray_workers_predict_with_the_openvino_directory_like_local_pytorch(digi
     ray = pytest.importorskip("ray")
     from PIL import Image
 
-    from resnet_hub.batch_predict import predict_with_ray, read_predictions
+    from resnet_hub.tasks.batch_predict import predict_with_ray, read_predictions
     from resnet_hub.export.batch_model import ExportBatchModel
-    from resnet_hub.predict import build_predictor
+    from resnet_hub.tasks.predict import build_predictor
     from sklearn.datasets import load_digits
 
     images = tmp_path / "images"

@@ -17,7 +17,7 @@ from resnet_hub.export.audit import AuditError, audit_export
 from resnet_hub.export.onnx import OnnxOptions
 from resnet_hub.export.source import load_model_source
 from resnet_hub.export.triton import TritonOptions
-from resnet_hub.weights import save_weights
+from resnet_hub.weights.io import save_weights
 
 FAST = OnnxOptions(img_size=IMG, exporter="torchscript", single_file=False)
 

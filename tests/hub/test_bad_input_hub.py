@@ -16,8 +16,8 @@ from safetensors.torch import save
 
 import resnet_hub
 from resnet_hub.errors import CorruptWeightsError, HubDownloadError, IncompatibleWeightsError, PublishError
-from resnet_hub.factory import resolve_model
-from resnet_hub.publish import publish
+from resnet_hub.zoo.factory import resolve_model
+from resnet_hub.tasks.publish import publish
 
 REPO_ROOT = Path(resnet_hub.__file__).resolve().parent.parent
 
@@ -209,7 +209,7 @@ def test_evaluate_a_published_fine_tune_by_its_hf_hub_name_uses_the_repos_prepro
     """A fine-tune published to the Hub (32 px digits, 10 named classes) evaluates by its hf-hub name exactly as its
     local file does: the repo's recorded preprocessing and class names, not the variant's 224 px ImageNet
     defaults, and the repo (not the variant's default tag) as the weights' provenance."""
-    from resnet_hub.evaluate import evaluate, resolve_target
+    from resnet_hub.tasks.evaluate import evaluate, resolve_target
 
     folder = publish("myresnet18", digits_model, "me/digits", dry_run_dir=tmp_path / "hub").folder
     hub_cache.add("me/digits", {name: (folder.path / name).read_bytes() for name in folder.files})

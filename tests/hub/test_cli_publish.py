@@ -10,7 +10,7 @@ import sys
 import timm
 import torch
 
-from resnet_hub.weights import save_weights, sha256_of_file
+from resnet_hub.weights.io import save_weights, sha256_of_file
 
 
 def test_cli_publish_dry_run_writes_a_loadable_folder(tmp_path, timm_resnet18, images):

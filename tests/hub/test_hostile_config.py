@@ -17,10 +17,10 @@ import torch
 
 import resnet_hub
 from resnet_hub.errors import MetadataError
-from resnet_hub.metadata_checks import MAX_NUM_CLASSES, check_hub_config, check_preprocessing
-from resnet_hub.model_loading import load_model
-from resnet_hub.publish import build_hub_folder
-from resnet_hub.weights import save_weights
+from resnet_hub.weights.metadata_checks import MAX_NUM_CLASSES, check_hub_config, check_preprocessing
+from resnet_hub.zoo.model_loading import load_model
+from resnet_hub.tasks.publish import build_hub_folder
+from resnet_hub.weights.io import save_weights
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -148,7 +148,7 @@ def test_invalid_preprocessing_values_are_named(values, words):
 
 def test_every_variant_s_own_preprocessing_passes():
     """The checks must not refuse the table's own records (timm's pretrained_cfgs)."""
-    from resnet_hub.configs import VARIANTS, pretrained_cfg_for
+    from resnet_hub.model.configs import VARIANTS, pretrained_cfg_for
 
     for variant in VARIANTS.values():
         for tag in (None, *variant.pretrained):

@@ -14,9 +14,9 @@ import pytest
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from resnet_hub.lookup import get_variant
-from resnet_hub.evaluate import evaluate
-from resnet_hub.model_card import (
+from resnet_hub.weights.lookup import get_variant
+from resnet_hub.tasks.evaluate import evaluate
+from resnet_hub.tasks.model_card import (
     CONFUSION_MATRIX_FILENAME,
     TRAINING_CURVES_FILENAME,
     CardInfo,
@@ -25,9 +25,9 @@ from resnet_hub.model_card import (
     render_model_card,
     repository_url,
 )
-from resnet_hub.plots import read_picture_data
-from resnet_hub.publish import build_hub_folder, publish
-from resnet_hub.weights import read_metadata
+from resnet_hub.tasks.plots import read_picture_data
+from resnet_hub.tasks.publish import build_hub_folder, publish
+from resnet_hub.weights.io import read_metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ["```", "<img src=x onerror=alert(1)>", "a|b", "line\nbreak", "*bold* _it_ [link](http://x)", "# head",
@@ -227,7 +227,7 @@ def test_a_model_trained_and_evaluated_on_hostile_folders_publishes_an_inert_car
     the same folder for the card, metric names given by hand: the card keeps every section, renders no HTML."""
     from sklearn.datasets import load_digits
 
-    from resnet_hub.train import FinetuneOptions, finetune
+    from resnet_hub.tasks.train import FinetuneOptions, finetune
 
     classes = ["```", "<img src=x onerror=alert(1)>"]
     data = tmp_path / "data ``` <img src=x onerror=alert(3)> |x|\nline"

@@ -14,8 +14,8 @@ import yaml
 
 import resnet_hub
 from resnet_hub.errors import CorruptWeightsError, IncompatibleWeightsError, PublishError
-from resnet_hub.publish import build_hub_folder, publish
-from resnet_hub.weights import save_weights, sha256_of_file
+from resnet_hub.tasks.publish import build_hub_folder, publish
+from resnet_hub.weights.io import save_weights, sha256_of_file
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 import timm
 import yaml
 
-from resnet_hub.evaluate import evaluate
-from resnet_hub.publish import build_hub_folder
+from resnet_hub.tasks.evaluate import evaluate
+from resnet_hub.tasks.publish import build_hub_folder
+from resnet_hub.weights.io import read_metadata
 
 
 def _card_header(folder):
@@ -23,7 +24,7 @@ def _metrics(header):
 
 
 def test_training_record_becomes_the_model_index(digits_model, tmp_path):
-    record = json.loads(__import__("resnet_hub").weights.read_metadata(digits_model)["training"])
+    record = json.loads(read_metadata(digits_model)["training"])
     folder = build_hub_folder("myresnet18", digits_model, tmp_path / "hub", "me/digits", license="apache-2.0")
     header, text = _card_header(folder)
     dataset, metrics = _metrics(header)

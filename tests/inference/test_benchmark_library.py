@@ -7,7 +7,7 @@ import statistics
 import pytest
 import torch
 
-from resnet_hub.benchmark import (
+from resnet_hub.tasks.benchmark import (
     BenchmarkError,
     _percentile,
     measure_ceilings,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import resnet_hub
-from resnet_hub.inference import fold_batchnorm, fold_conv_bn_, prepare_for_inference, remaining_batchnorms
+from resnet_hub.model.inference import fold_batchnorm, fold_conv_bn_, prepare_for_inference, remaining_batchnorms
 
 VARIANTS = resnet_hub.variant_names()
 

@@ -139,7 +139,7 @@ def test_a_failed_first_import_of_timm_keeps_the_finder_for_the_next(tmp_path, h
 def test_a_failing_registration_is_one_warning_and_timm_still_works(tmp_path, hook):
     proc = run_child(script(hook, """
         import sys, warnings
-        sys.modules["resnet_hub.registry"] = None   # the registry cannot be imported (a broken install)
+        sys.modules["resnet_hub.zoo.registry"] = None   # the registry cannot be imported (a broken install)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             import timm
@@ -151,7 +151,7 @@ def test_a_failing_registration_is_one_warning_and_timm_still_works(tmp_path, ho
     """), tmp_path, hook)
     assert proc.returncode == 0, proc.stderr[-3000:]
     message = proc.stdout.strip()
-    assert "\n" not in message and "resnet_hub.registry" in message and "ModuleNotFoundError" in message
+    assert "\n" not in message and "resnet_hub.zoo.registry" in message and "ModuleNotFoundError" in message
 
 
 def test_without_import_resnet_hub_the_hook_alone_registers(tmp_path):
@@ -166,7 +166,7 @@ def test_without_import_resnet_hub_the_hook_alone_registers(tmp_path):
         model = timm.create_model("myresnet18", num_classes=5)
         print(type(model).__module__, "resnet_hub" in sys.modules)
     """, tmp_path)
-    assert out.split() == ["resnet_hub.resnet", "True"]
+    assert out.split() == ["resnet_hub.model.resnet", "True"]
 
 
 @pytest.mark.parametrize("value, active", [("1", False), ("yes", False), ("0", True), ("", True)])

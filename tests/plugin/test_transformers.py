@@ -47,7 +47,7 @@ def digit_images(tmp_path_factory) -> tuple[list[Path], list[int]]:
     """Real handwritten digits from the hold-out split (8x8 grey PNG files, as a user would have them)."""
     from PIL import Image
 
-    from resnet_hub.data import open_labelled
+    from resnet_hub.tasks.data import open_labelled
 
     images = open_labelled("digits", "val")
     folder = tmp_path_factory.mktemp("digit-images")
@@ -89,7 +89,7 @@ TRANSFORMERS_CHILD = """
     score, index = probs.max(-1)
     auto = [{"label": model.config.id2label[int(i)], "score": float(s)} for s, i in zip(score, index)]
     print(json.dumps({"pipeline": piped, "auto": auto, "class": type(model).__name__,
-                      "registered_by_hook": "resnet_hub.registry" in sys.modules}))
+                      "registered_by_hook": "resnet_hub.zoo.registry" in sys.modules}))
 """
 
 
@@ -115,8 +115,8 @@ def test_transformers_cannot_make_our_builder_allocate_a_hostile_head(tmp_path):
     """transformers builds the model (timm.create_model(architecture, num_classes=N)) before it loads any weights,
     so the builder's own bound is what stops a hostile num_classes on that route."""
     import resnet_hub
-    from resnet_hub.publish import build_hub_folder
-    from resnet_hub.weights import save_weights
+    from resnet_hub.tasks.publish import build_hub_folder
+    from resnet_hub.weights.io import save_weights
 
     weights = tmp_path / "w.safetensors"
     save_weights(resnet_hub.create_model("myresnet18", num_classes=3), weights, "myresnet18")

@@ -147,7 +147,7 @@ def run_cache(trt, strict, rt, work: Path) -> dict:
 
 
 def run_benchmark(trt, strict, rt, work: Path) -> dict:
-    """resnet_hub.benchmark._tensorrt_runner's TensorRT part: ONNX export on the CPU, fp32 engine with the
+    """resnet_hub.tasks.benchmark._tensorrt_runner's TensorRT part: ONNX export on the CPU, fp32 engine with the
     batch-exact profile, loaded the way TensorRTModule loads it."""
     import torch
 
