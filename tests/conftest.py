@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from model_helpers import randomize_batchnorm  # noqa: E402
+from helpers.models import randomize_batchnorm  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -7,14 +7,14 @@ variants in every import order, each in a fresh interpreter.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from helpers.cli import child_env, run_cli, run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "tensorrt", "ray", "PIL", "numpy",
@@ -22,12 +22,13 @@ HEAVY = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "t
 COMMANDS = ("list", "info", "finetune", "evaluate", "predict", "benchmark", "convert", "publish", "export", "verify")
 
 
+# The start-up hook (resnet_hub_timm_hook.pth) is off here: these tests prove `import resnet_hub`'s own
+# registration in every order; tests/plugin/test_registration.py covers the hook.
+NO_HOOK = {"HF_HUB_OFFLINE": "1", "COLUMNS": "120", "RESNET_HUB_NO_TIMM_HOOK": "1", "PYTHONWARNINGS": None}
+
+
 def _env() -> dict[str, str]:
-    # The start-up hook (resnet_hub_timm_hook.pth) is off here: these tests prove `import resnet_hub`'s own
-    # registration in every order; tests/plugin/test_registration.py covers the hook.
-    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="120", RESNET_HUB_NO_TIMM_HOOK="1")
-    env.pop("PYTHONWARNINGS", None)
-    return env
+    return child_env(NO_HOOK)
 
 
 def imported_modules(*args: str) -> set[str]:
@@ -54,21 +55,16 @@ def test_list_and_info_report_the_table_counts_without_torch():
 
     from resnet_hub.zoo.stats import model_stats
 
-    proc = subprocess.run([sys.executable, "-m", "resnet_hub", "list", "myresnet5*", "--json"], capture_output=True,
-                          text=True, env=_env(), cwd=REPO_ROOT, timeout=300, check=True)
+    proc = run_cli("list", "myresnet5*", "--json", env=NO_HOOK, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["myresnet50"]["params"] == model_stats("myresnet50").params == 25_557_032
     assert rows["myresnet50"]["gmacs"] == round(model_stats("myresnet50").gmacs, 3)
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (no module of this test process leaks into it)."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=_env(), cwd=REPO_ROOT, timeout=300)
-
-
 def check(code: str) -> str:
-    proc = run_python(code)
+    """Run ``code`` in a fresh interpreter (no module of this test process leaks into it); its stdout."""
+    proc = run_python(code, env=NO_HOOK, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -164,7 +160,7 @@ def test_a_failed_registration_warns_and_leaves_timm_importable():
         import timm
         assert not timm.is_model("myresnet18")
         print("timm imported")
-    """)
+    """, env=NO_HOOK)
     assert proc.returncode == 0, proc.stderr
     assert "timm imported" in proc.stdout
     assert "RuntimeWarning: resnet_hub could not register its models with timm" in proc.stderr

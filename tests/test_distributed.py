@@ -12,7 +12,9 @@ import time
 
 import pytest
 import torch
-from train_helpers import REPO_ROOT, digit_folder, env, run_cli
+from train_helpers import ONE_THREAD, REPO_ROOT, digit_folder
+
+from helpers.cli import child_env, run_cli
 
 import resnet_hub
 from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
@@ -31,10 +33,11 @@ def folder(tmp_path_factory):
 
 def test_two_processes_with_sync_bn_and_half_the_batch_step_like_one_process(folder, tmp_path):
     one, two, unsynced = tmp_path / "one.safetensors", tmp_path / "two.safetensors", tmp_path / "unsynced.safetensors"
-    proc = run_cli("finetune", "myresnet18", "--data", str(folder), *COMMON, "--batch-size", "10", "-o", str(one))
+    proc = run_cli("finetune", "myresnet18", "--data", str(folder), *COMMON, "--batch-size", "10", "-o", str(one),
+                   env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = run_cli("finetune", "myresnet18", "--data", str(folder), *COMMON, "--batch-size", "5", "--nproc", "2",
-                   "--sync-bn", "-o", str(two), "--json")
+                   "--sync-bn", "-o", str(two), "--json", env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)  # printed once: by rank 0 only
     assert record["run"]["world_size"] == 2 and record["run"]["engine"] == "torchrun"
@@ -43,7 +46,7 @@ def test_two_processes_with_sync_bn_and_half_the_batch_step_like_one_process(fol
     assert [k for k in a if not torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-4)] == []
     # without --sync-bn each process normalises its own 5 images: the same check tells the runs apart
     proc = run_cli("finetune", "myresnet18", "--data", str(folder), *COMMON, "--batch-size", "5", "--nproc", "2",
-                   "-o", str(unsynced))
+                   "-o", str(unsynced), env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     c = resnet_hub.load_weights(unsynced)[0]
     assert [k for k in a if not torch.allclose(a[k], c[k], rtol=1e-3, atol=1e-4)] != []
@@ -71,8 +74,8 @@ def test_a_process_killed_mid_epoch_fails_the_run_with_its_reason_and_the_checkp
     out = tmp_path / "run.safetensors"
     args = [sys.executable, "-m", "resnet_hub", "finetune", "myresnet18", "--data", str(folder), "--img-size", "32",
             "--epochs", "3", "--batch-size", "1", "--sync-bn", "--nproc", "2", "-o", str(out)]
-    launcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
-                                cwd=REPO_ROOT)
+    launcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=child_env(ONE_THREAD), cwd=REPO_ROOT)
     try:
         checkpoint = checkpoint_path(out)
         while not checkpoint.exists() and launcher.poll() is None:  # epoch 1 done: epoch 2 (15 steps) is running
@@ -88,7 +91,7 @@ def test_a_process_killed_mid_epoch_fails_the_run_with_its_reason_and_the_checkp
     assert "rank 1" in stderr and "SIGKILL" in stderr and "Traceback" not in stderr.split("Error:")[-1]
     assert not out.exists()
     assert load_checkpoint(checkpoint).epoch in (1, 2)  # whole: the last complete epoch
-    resumed = run_cli(*args[3:], "--resume")
+    resumed = run_cli(*args[3:], "--resume", env=ONE_THREAD)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     record = json.loads(read_metadata(out)["training"])
     assert [h["epoch"] for h in record["history"]] == [1, 2, 3] and record["run"]["world_size"] == 2
@@ -97,12 +100,12 @@ def test_a_process_killed_mid_epoch_fails_the_run_with_its_reason_and_the_checkp
 def test_two_processes_learn_the_digits_and_evaluate_agrees(tmp_path):
     out = tmp_path / "digits.safetensors"
     proc = run_cli("finetune", "myresnet18", "--data", "digits", "--img-size", "32", "--epochs", "5",
-                   "--batch-size", "32", "--nproc", "2", "-o", str(out), "--json")
+                   "--batch-size", "32", "--nproc", "2", "-o", str(out), "--json", env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reported = json.loads(proc.stdout)
     assert reported["val_top1"] >= 0.9, reported["history"]
     assert reported["run"]["world_size"] == 2 and reported["run"]["throughput_img_s"] > 0
-    evaluated = run_cli("evaluate", str(out), "--data", "digits", "--json")
+    evaluated = run_cli("evaluate", str(out), "--data", "digits", "--json", env=ONE_THREAD)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     n = reported["data"]["val"]["n"]  # batch composition may move a logit by float noise: one image at most
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(reported["val_top1"], abs=1.01 / n)

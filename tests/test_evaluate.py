@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ import resnet_hub  # noqa: F401  (registers myresnet18 with timm)
 from resnet_hub.errors import EvaluationError
 from resnet_hub.tasks.evaluate import evaluate
 from resnet_hub.weights.io import read_metadata
+from helpers.cli import run_cli
 
 
 def _digits_png_folder(root, per_class=8):
@@ -54,15 +53,11 @@ def _independent_scores(weights, folder):
     return float(np.mean(hits1)), float(np.mean(hits5)), len(hits1), per_class_top1
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True, timeout=600)
-
-
 def test_evaluate_cli_equals_an_independent_computation(digits_model, tmp_path):
     folder = _digits_png_folder(tmp_path / "digits-png")
     top1, top5, n, per_class = _independent_scores(digits_model, folder)
     assert top1 > 0.5  # a model that has learned (chance is 10 %)
-    proc = _cli("evaluate", str(digits_model), "--data", str(folder), "--json")
+    proc = run_cli("evaluate", str(digits_model), "--data", str(folder), "--json")
     assert proc.returncode == 0, proc.stderr
     assert "evaluated 80/80 images" in proc.stderr  # piped: plain progress lines (done/total, img/s, ETA)
     result = json.loads(proc.stdout)
@@ -70,7 +65,7 @@ def test_evaluate_cli_equals_an_independent_computation(digits_model, tmp_path):
     assert result["top1"] == pytest.approx(top1, abs=1e-9) and result["top5"] == pytest.approx(top5, abs=1e-9)
     assert {c["name"]: c["top1"] for c in result["per_class"]} == pytest.approx(per_class)
     # NAME --weights is the same evaluation
-    named = json.loads(_cli("evaluate", "myresnet18", "--weights", str(digits_model), "--data", str(folder),
+    named = json.loads(run_cli("evaluate", "myresnet18", "--weights", str(digits_model), "--data", str(folder),
                             "--json").stdout)
     assert named["top1"] == result["top1"]
 
@@ -85,7 +80,7 @@ def test_evaluate_an_onnx_export_directory(digits_model, tmp_path):
     assert artifact.n == reference.n == 359
     assert artifact.top1 == pytest.approx(reference.top1, abs=1 / 359)  # fp32: at most one near-tie may flip
     assert artifact.runtime == "ONNX Runtime (CPU)"
-    proc = _cli("evaluate", str(tmp_path / "onnx"), "--data", "digits", "--json")
+    proc = run_cli("evaluate", str(tmp_path / "onnx"), "--data", "digits", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["top1"] == pytest.approx(artifact.top1)
 
@@ -105,7 +100,7 @@ def test_classes_are_matched_by_name_and_unknown_classes_are_refused(digits_mode
 
 
 def test_a_model_without_class_names_needs_as_many_classes_as_its_head(tmp_path):
-    proc = _cli("evaluate", "myresnet18", "--data", "digits")
+    proc = run_cli("evaluate", "myresnet18", "--data", "digits")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "10 classes but the model predicts 1000" in proc.stderr
 
@@ -123,14 +118,14 @@ def test_limit_scores_the_first_n_images(digits_model, tmp_path):
     expected = evaluate(str(digits_model), first)
     limited = evaluate(str(digits_model), folder, limit=11)
     assert limited.n == expected.n == 11 and limited.top1 == expected.top1 and limited.top5 == expected.top5
-    proc = _cli("evaluate", str(digits_model), "--data", str(folder), "--limit", "11", "--json")
+    proc = run_cli("evaluate", str(digits_model), "--data", str(folder), "--limit", "11", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n"] == 11
 
 
 def test_an_unknown_or_missing_device_is_one_line():
     """#17 item 14: --device was passed to torch unchecked (a raw RuntimeError)."""
-    proc = _cli("evaluate", "myresnet18", "--data", "digits", "--device", "tpu")
+    proc = run_cli("evaluate", "myresnet18", "--data", "digits", "--device", "tpu")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Unknown device 'tpu': use cpu, or cuda" in proc.stderr
 

@@ -5,11 +5,6 @@ row-normalised counts, the curves' points where the record puts them, bars as lo
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,27 +19,10 @@ from resnet_hub.tasks.plots import (
     training_curves,
 )
 from resnet_hub.weights.io import read_metadata
+from helpers.cli import run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 C0, C1 = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)  # matplotlib's first two cycle colours
-
-
-def _cli(*args: str, blocked: tuple[str, ...] = (), timeout: int = 600) -> subprocess.CompletedProcess:
-    """The real console entry point in a subprocess; ``blocked`` packages fail to import there, as if not
-    installed (a sitecustomize sets ``sys.modules[name] = None``)."""
-    env = dict(os.environ, COLUMNS="200", HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    shim = None
-    if blocked:
-        shim = Path(tempfile.mkdtemp(prefix="resnet-hub-shim-"))
-        (shim / "sitecustomize.py").write_text(
-            f"import sys\nfor name in {list(blocked)!r}:\n    sys.modules[name] = None\n")
-        env["PYTHONPATH"] = str(shim) + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True,
-                              env=env, cwd=REPO_ROOT, timeout=timeout)
-    finally:
-        if shim is not None:
-            shutil.rmtree(shim, ignore_errors=True)
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -102,7 +80,7 @@ def test_training_curves_draw_the_records_history(digits_model, tmp_path):
 
 def test_finetune_writes_its_curves_beside_the_output(tmp_path):
     output = tmp_path / "digits.safetensors"
-    done = _cli("finetune", "myresnet18", "--data", "digits", "--output", str(output), "--epochs", "2",
+    done = run_cli("finetune", "myresnet18", "--data", "digits", "--output", str(output), "--epochs", "2",
                 "--img-size", "32")
     assert done.returncode == 0, done.stderr
     curves = tmp_path / "digits.png"
@@ -113,7 +91,7 @@ def test_finetune_writes_its_curves_beside_the_output(tmp_path):
     _check_png(curves, data)
     before = curves.read_bytes()
     # a second run without --force is refused before any training, and the picture is kept
-    again = _cli("finetune", "myresnet18", "--data", "digits", "--output", str(tmp_path / "digits.safetensors"),
+    again = run_cli("finetune", "myresnet18", "--data", "digits", "--output", str(tmp_path / "digits.safetensors"),
                  "--epochs", "1", "--img-size", "32")
     assert again.returncode != 0 and "already exists" in again.stderr and "epoch 1" not in again.stderr
     assert curves.read_bytes() == before
@@ -121,7 +99,7 @@ def test_finetune_writes_its_curves_beside_the_output(tmp_path):
 
 def test_finetune_without_the_plots_extra_still_writes_the_weights(tmp_path):
     output = tmp_path / "w.safetensors"
-    done = _cli("finetune", "myresnet18", "--data", "digits", "--output", str(output), "--epochs", "1",
+    done = run_cli("finetune", "myresnet18", "--data", "digits", "--output", str(output), "--epochs", "1",
                 "--img-size", "32", blocked=("matplotlib",))
     assert done.returncode == 0, done.stderr
     assert output.exists() and not (tmp_path / "w.png").exists()
@@ -135,7 +113,7 @@ def test_evaluate_plot_counts_equal_evaluate_json(digits_model, tmp_path):
     import matplotlib
 
     target = tmp_path / "confusion.png"
-    done = _cli("evaluate", str(digits_model), "--data", "digits", "--json", "--plot", str(target))
+    done = run_cli("evaluate", str(digits_model), "--data", "digits", "--json", "--plot", str(target))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # stdout stays pure JSON
     data = read_picture_data(target)
@@ -181,7 +159,7 @@ def test_confusion_matrix_draws_hostile_class_names_literally(tmp_path):
 
 def test_benchmark_plot_shows_rates_against_the_measured_ceiling(tmp_path):
     target = tmp_path / "bench.png"
-    done = _cli("benchmark", "myresnet18", "--backends", "torch", "--img-size", "32", "--batch-size", "2",
+    done = run_cli("benchmark", "myresnet18", "--backends", "torch", "--img-size", "32", "--batch-size", "2",
                 "--iters", "3", "--warmup", "1", "--threads", "1", "--json", "--plot", str(target))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -225,7 +203,7 @@ def test_plot_paths_are_checked_before_the_work(tmp_path):
 def test_plot_options_name_the_extra_when_matplotlib_is_missing(tmp_path):
     for args in (("evaluate", "myresnet18", "--data", "digits", "--plot", str(tmp_path / "e.png")),
                  ("benchmark", "myresnet18", "--img-size", "32", "--iters", "1", "--plot", str(tmp_path / "b.png"))):
-        done = _cli(*args, blocked=("matplotlib",))
+        done = run_cli(*args, blocked=("matplotlib",))
         assert done.returncode == 1, done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "plots" in lines[0] and "matplotlib" in lines[0], done.stderr

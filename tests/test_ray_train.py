@@ -7,7 +7,9 @@ import json
 import socket
 
 import pytest
-from train_helpers import digit_folder, run_cli
+from train_helpers import ONE_THREAD, digit_folder
+
+from helpers.cli import run_cli
 
 from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
 from resnet_hub.weights.io import read_metadata
@@ -20,7 +22,7 @@ def test_ray_train_fits_on_two_workers_and_leaves_its_checkpoint_beside_the_outp
     out = tmp_path / "out" / "model.safetensors"
     args = ("finetune", "myresnet18", "--data", str(data), "--img-size", "32", "--batch-size", "4",
             "--engine", "ray", "--num-workers", "2", "-o", str(out))
-    proc = run_cli(*args, "--epochs", "1", "--json")
+    proc = run_cli(*args, "--epochs", "1", "--json", env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-4000:]
     record = json.loads(read_metadata(out)["training"])
     assert record["run"]["engine"] == "ray" and record["run"]["world_size"] == 2
@@ -35,7 +37,7 @@ def test_a_ray_address_where_nothing_answers_fails_in_seconds_saying_how_to_star
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = run_cli("finetune", "myresnet18", "--data", "digits", "--engine", "ray", "--address",
-                   f"127.0.0.1:{port}", "-o", str(tmp_path / "x.safetensors"))
+                   f"127.0.0.1:{port}", "-o", str(tmp_path / "x.safetensors"), env=ONE_THREAD)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"No Ray cluster answers at 127.0.0.1:{port}" in proc.stderr
     assert f"ray start --head --port {port}" in proc.stderr

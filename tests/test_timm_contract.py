@@ -21,11 +21,13 @@ import resnet_hub
 from resnet_hub.model.configs import VARIANTS, feature_map_size
 from resnet_hub.errors import DeviceError, ModelArgumentError
 
+from helpers.models import variants_covering_every_code_path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ALL = list(VARIANTS)
-# One variant per code path of the two model classes: basic / bottleneck blocks, deep stem + avg-pool shortcut,
-# grouped convs + SE, v1 (stride in the 1x1, conv bias), pre-activation in timm's and in Keras' layout.
-PATHS = ["myresnet18", "myresnet50d", "myseresnext50_32x4d", "myresnet50_v1", "myresnetv2_50", "myresnetv2_50_keras"]
+# Few variants that together run every code path of the two model classes, derived from the table (today:
+# basic / bottleneck blocks, deep stem + avg-pool shortcut, grouped convs + SE, v1, both ResNetV2 layouts).
+PATHS = variants_covering_every_code_path()
 TAGS = [f"{v.name}.{t.tag}" for v in VARIANTS.values() for t in v.pretrained]
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from helpers.cli import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,19 +26,8 @@ def digit_folder(root: Path, per_class: int = 6, labels=(0, 1, 7), split: str | 
     return root
 
 
-def env(**extra: str) -> dict[str, str]:
-    """One thread per process (what torchrun sets), so runs with 1 and with 2 processes compute alike."""
-    return dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200", PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **extra)
-
-
-def run_python(code: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True,
-                          env=env(), cwd=REPO_ROOT, timeout=timeout)
-
-
-def run_cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True, env=env(),
-                          cwd=REPO_ROOT, timeout=timeout)
+# One thread per process (what torchrun sets), so runs with 1 and with 2 processes compute alike; never the Hub.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
 # A fine-tune in a fresh process with torch on one thread; KILL_AT="epoch,step" SIGKILLs itself at that step.
@@ -66,4 +53,5 @@ FINETUNE_SCRIPT = """
 def finetune_in_subprocess(data, output, options: dict, resume: bool = False, kill_at: str = ""):
     import json
 
-    return run_python(FINETUNE_SCRIPT, str(data), str(output), json.dumps(options), "1" if resume else "0", kill_at)
+    return run_python(FINETUNE_SCRIPT, str(data), str(output), json.dumps(options), "1" if resume else "0", kill_at,
+                      env=ONE_THREAD)

@@ -1,10 +1,8 @@
-"""Fixtures for the predict / benchmark CLI tests: a seeded weights file, drawn images, the console script."""
+"""Fixtures for the predict / benchmark CLI tests: a seeded weights file and drawn images (the console script
+runs through ``helpers.cli.run_cli``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,20 +19,6 @@ RECORDED_PREPROCESSING = {
     "mean": [0.5, 0.45, 0.4],
     "std": [0.25, 0.25, 0.25],
 }
-
-
-def run_resnet_hub(*args: str, pre: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess. ``pre`` is Python run first in that process (e.g. to make a
-    dependency unimportable), so the CLI meets the same environment a user's would."""
-    env = dict(os.environ, COLUMNS="200", PYTHONUNBUFFERED="1")
-    if pre:
-        command = [sys.executable, "-c",
-                   f"import sys\n{pre}\nsys.argv = ['resnet-hub'] + sys.argv[1:]\n"
-                   "from resnet_hub.cli.app import main\nmain()", *args]
-    else:
-        command = [sys.executable, "-m", "resnet_hub", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=Path(__file__).resolve().parents[2])
 
 
 def _seeded_model(num_classes: int = 1000) -> torch.nn.Module:
@@ -97,12 +81,6 @@ def image_dir(tmp_path_factory) -> Path:
     (folder / "whole.jpg").unlink()
     (folder / "d_corrupted.jpg").write_bytes(whole[: len(whole) // 3])
     return folder
-
-
-@pytest.fixture(scope="session")
-def resnet_hub_cli():
-    """The console-script runner (a fixture, since test modules here are not an importable package)."""
-    return run_resnet_hub
 
 
 @pytest.fixture(scope="session")

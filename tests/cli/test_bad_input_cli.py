@@ -13,21 +13,14 @@ from process_helpers import interrupt_when
 import torch
 
 import resnet_hub
+from helpers.cli import one_error_line, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout[-1000:], result.stderr[-2000:])
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
 # --- item 1: integer / NaN weights give no prediction --------------------------------------------------
 
-def test_predict_with_integer_or_nan_weights_exits_1(image_dir, tmp_path, resnet_hub_cli):
+def test_predict_with_integer_or_nan_weights_exits_1(image_dir, tmp_path):
     state = resnet_hub.create_model("myresnet18").state_dict()
     ints = tmp_path / "int64.safetensors"
     resnet_hub.save_weights({k: v.to(torch.int64) for k, v in state.items()}, ints, architecture="myresnet18")
@@ -35,7 +28,7 @@ def test_predict_with_integer_or_nan_weights_exits_1(image_dir, tmp_path, resnet
     state["fc.weight"][0, 0] = float("nan")
     resnet_hub.save_weights(state, nans, architecture="myresnet18")
     for weights, needle in ((ints, "wrong type"), (nans, "NaN or infinite")):
-        result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights))
+        result = run_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights))
         assert needle in one_error_line(result)
         assert "probability" not in result.stdout
 
@@ -47,9 +40,9 @@ def test_predict_with_integer_or_nan_weights_exits_1(image_dir, tmp_path, resnet
     pytest.param("cuda", "but this PyTorch", marks=pytest.mark.skipif(torch.cuda.is_available(),
                                                                         reason="a CUDA GPU is present")),
 ])
-def test_predict_on_a_device_that_is_not_there(device, needle, image_dir, predict_weights, resnet_hub_cli):
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights",
-                            str(predict_weights), "--device", device)
+def test_predict_on_a_device_that_is_not_there(device, needle, image_dir, predict_weights):
+    result = run_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights",
+                     str(predict_weights), "--device", device)
     assert needle in one_error_line(result)
 
 
@@ -60,32 +53,32 @@ def test_predict_on_a_device_that_is_not_there(device, needle, image_dir, predic
     (("info", "myresnet18.badtag"), "has no pretrained tag 'badtag'"),
     (("info", "myresnet50_v1.tv_in1k"), "myresnet50_v1 has no published pretrained weights"),
 ])
-def test_unknown_tags_are_one_line(args, needle, resnet_hub_cli):
-    assert needle in one_error_line(resnet_hub_cli(*args))
+def test_unknown_tags_are_one_line(args, needle):
+    assert needle in one_error_line(run_cli(*args))
 
 
 # --- item 17: weights paths that are not files -----------------------------------------------------------
 
-def test_predict_weights_folder_fifo_and_device_say_what_they_are(image_dir, tmp_path, resnet_hub_cli):
+def test_predict_weights_folder_fifo_and_device_say_what_they_are(image_dir, tmp_path):
     fifo = tmp_path / "pipe.safetensors"
     os.mkfifo(fifo)
     for weights, needle in ((tmp_path, "is a folder, not a weights file"), (fifo, "is a named pipe (FIFO)"),
                             (Path("/dev/zero"), "is a character device")):
-        result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights),
-                                timeout=120)
+        result = run_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"), "--weights", str(weights),
+                         timeout=120)
         assert needle in one_error_line(result)
 
 
 # --- item 8: convert into places nobody can write (root included) ----------------------------------------
 
-def test_convert_output_into_proc_or_under_a_file_is_one_line(tmp_path, resnet_hub_cli):
+def test_convert_output_into_proc_or_under_a_file_is_one_line(tmp_path):
     torch.save(resnet_hub.create_model("myresnet18").state_dict(), tmp_path / "r18.pth")
     (tmp_path / "a-file").write_text("x")
     for output, needle in ((Path("/proc/resnet-hub-test/out.safetensors"), "Cannot write /proc/resnet-hub-test"),
                            (Path("/proc/out.safetensors"), "cannot create files in /proc"),
                            (tmp_path / "a-file" / "out.safetensors", "a-file is a file, not a folder")):
-        result = resnet_hub_cli("convert", str(tmp_path / "r18.pth"), "--from", "torchvision", "--model", "myresnet18",
-                                "--output", str(output))
+        result = run_cli("convert", str(tmp_path / "r18.pth"), "--from", "torchvision", "--model", "myresnet18",
+                         "--output", str(output))
         assert needle in one_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "r18.pth"]
     assert (tmp_path / "a-file").read_text() == "x"
@@ -119,7 +112,7 @@ def test_ctrl_c_while_torch_is_loading_exits_130_without_a_traceback():
     assert "Interrupted." in stderr
 
 
-def test_ctrl_c_during_a_command_exits_130_without_a_traceback(resnet_hub_cli):
+def test_ctrl_c_during_a_command_exits_130_without_a_traceback():
     process = _long_benchmark(PYTHONUNBUFFERED="1")
     # past start-up (libtorch mapped, then 8 s more): into model building and timing
     stdout, stderr = interrupt_when(process, lambda: "libtorch" in _maps(process.pid), settle=8)

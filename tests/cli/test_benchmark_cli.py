@@ -9,11 +9,9 @@ import statistics
 import pytest
 
 from resnet_hub.zoo.stats import model_stats
+from helpers.cli import run_cli
 
 TINY = ("--img-size", "32", "--batch-size", "2", "--iters", "3", "--warmup", "1", "--threads", "1", "--json")
-BLOCK_ONNXRUNTIME = "sys.modules['onnxruntime'] = None  # import onnxruntime now raises ImportError"
-
-
 def _export_onnx_exists() -> bool:
     try:
         return importlib.util.find_spec("resnet_hub.export.onnx") is not None
@@ -40,9 +38,9 @@ def check_numbers_come_from_measurements(report: dict) -> None:
     assert baseline["speedup"] == pytest.approx(1.0)
 
 
-def test_benchmark_json_measures_every_backend_against_timm(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "torch,torch-optimized,onnxruntime",
-                            "--peak-gflops", "100", *TINY)
+def test_benchmark_json_measures_every_backend_against_timm():
+    result = run_cli("benchmark", "myresnet18", "--backends", "torch,torch-optimized,onnxruntime",
+                     "--peak-gflops", "100", *TINY)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"] == "myresnet18" and report["baseline"] == "timm"
@@ -64,8 +62,8 @@ def test_benchmark_json_measures_every_backend_against_timm(resnet_hub_cli):
     check_numbers_come_from_measurements(report)
 
 
-def test_benchmark_variant_without_timm_peer_uses_our_eager_model_as_baseline(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet50_v1", "--backends", "torch-optimized", *TINY)
+def test_benchmark_variant_without_timm_peer_uses_our_eager_model_as_baseline():
+    result = run_cli("benchmark", "myresnet50_v1", "--backends", "torch-optimized", *TINY)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["baseline"] == "torch"
@@ -74,9 +72,9 @@ def test_benchmark_variant_without_timm_peer_uses_our_eager_model_as_baseline(re
     check_numbers_come_from_measurements(report)
 
 
-def test_benchmark_reports_missing_onnxruntime_and_tensorrt_and_measures_the_rest(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "torch,onnxruntime,tensorrt", *TINY,
-                            pre=BLOCK_ONNXRUNTIME)
+def test_benchmark_reports_missing_onnxruntime_and_tensorrt_and_measures_the_rest():
+    result = run_cli("benchmark", "myresnet18", "--backends", "torch,onnxruntime,tensorrt", *TINY,
+                     blocked=("onnxruntime",))
     assert result.returncode == 0, result.stderr
     results = {r["backend"]: r for r in json.loads(result.stdout)["results"]}
     assert results["torch"]["available"] and results["timm"]["available"]
@@ -87,8 +85,8 @@ def test_benchmark_reports_missing_onnxruntime_and_tensorrt_and_measures_the_res
     assert "onnxruntime unavailable" in result.stderr and "resnet-hub[onnx]" in result.stderr
 
 
-def test_benchmark_fails_when_only_unavailable_backends_were_asked_for(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "onnxruntime", *TINY, pre=BLOCK_ONNXRUNTIME)
+def test_benchmark_fails_when_only_unavailable_backends_were_asked_for():
+    result = run_cli("benchmark", "myresnet18", "--backends", "onnxruntime", *TINY, blocked=("onnxruntime",))
     assert result.returncode == 1
     assert "none of the requested backends could run" in result.stderr
     assert "resnet-hub[onnx]" in result.stderr and "Traceback" not in result.stderr
@@ -103,11 +101,11 @@ def test_benchmark_fails_when_only_unavailable_backends_were_asked_for(resnet_hu
     ],
     ids=["unknown-model", "unknown-backend", "cuda-missing"],
 )
-def test_benchmark_bad_input_exits_non_zero_with_a_clear_message(resnet_hub_cli, args, message):
+def test_benchmark_bad_input_exits_non_zero_with_a_clear_message(args, message):
     import torch
 
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    result = resnet_hub_cli("benchmark", *args, "--iters", "1", "--img-size", "32", "--batch-size", "1")
+    result = run_cli("benchmark", *args, "--iters", "1", "--img-size", "32", "--batch-size", "1")
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from test_benchmark_cli import TINY, check_numbers_come_from_measurements
+from helpers.cli import run_cli
 
 
-def test_int8_and_fp16_backends_run_against_their_own_ceilings(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "onnxruntime,onnxruntime-fp16,onnxruntime-int8",
-                            "--calib-limit", "8", *TINY)
+def test_int8_and_fp16_backends_run_against_their_own_ceilings():
+    result = run_cli("benchmark", "myresnet18", "--backends", "onnxruntime,onnxruntime-fp16,onnxruntime-int8",
+                     "--calib-limit", "8", *TINY)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     results = {r["backend"]: r for r in report["results"]}
@@ -26,8 +27,8 @@ def test_int8_and_fp16_backends_run_against_their_own_ceilings(resnet_hub_cli):
     check_numbers_come_from_measurements(report)
 
 
-def test_int8_backend_with_a_calibration_folder_that_does_not_exist_is_a_clear_error(resnet_hub_cli, tmp_path):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "onnxruntime-int8",
-                            "--calib-data", str(tmp_path / "missing"), *TINY)
+def test_int8_backend_with_a_calibration_folder_that_does_not_exist_is_a_clear_error(tmp_path):
+    result = run_cli("benchmark", "myresnet18", "--backends", "onnxruntime-int8",
+                     "--calib-data", str(tmp_path / "missing"), *TINY)
     assert result.returncode == 1
     assert "--calib-data" in result.stderr and "missing" in result.stderr and "Traceback" not in result.stderr

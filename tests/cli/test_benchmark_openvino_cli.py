@@ -7,15 +7,15 @@ import json
 
 import pytest
 from test_benchmark_cli import TINY, check_numbers_come_from_measurements
+from helpers.cli import run_cli
 
 pytest.importorskip("openvino")
 
 
-def test_openvino_backends_are_gated_on_labelled_images_and_the_fastest_passing_one_is_recommended(
-        resnet_hub_cli, digits_model):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--weights", str(digits_model), "--backends",
-                            "onnxruntime-int8,openvino,openvino-int8", "--calib-limit", "64", "--eval-data", "digits",
-                            "--eval-limit", "120", *TINY, timeout=1200)
+def test_openvino_backends_are_gated_on_labelled_images_and_the_fastest_passing_one_is_recommended(digits_model):
+    result = run_cli("benchmark", "myresnet18", "--weights", str(digits_model), "--backends",
+                     "onnxruntime-int8,openvino,openvino-int8", "--calib-limit", "64", "--eval-data", "digits",
+                     "--eval-limit", "120", *TINY, timeout=1200)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     results = {r["backend"]: r for r in report["results"]}
@@ -43,9 +43,9 @@ def test_openvino_backends_are_gated_on_labelled_images_and_the_fastest_passing_
         assert step in result.stderr
 
 
-def test_table_output_names_the_cpu_isa_and_ends_with_the_recommendation(resnet_hub_cli):
+def test_table_output_names_the_cpu_isa_and_ends_with_the_recommendation():
     args = [a for a in TINY if a != "--json"]
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "openvino", *args)
+    result = run_cli("benchmark", "myresnet18", "--backends", "openvino", *args)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert any(line.startswith("CPU: ") and "ISA: " in line for line in lines)
@@ -53,9 +53,9 @@ def test_table_output_names_the_cpu_isa_and_ends_with_the_recommendation(resnet_
     assert "parity with PyTorch eager" in lines[-1] or "eager reference" in lines[-1]
 
 
-def test_missing_openvino_makes_the_backend_unavailable_and_names_the_extra(resnet_hub_cli):
-    result = resnet_hub_cli("benchmark", "myresnet18", "--backends", "torch,openvino", *TINY,
-                            pre="sys.modules['openvino'] = None")
+def test_missing_openvino_makes_the_backend_unavailable_and_names_the_extra():
+    result = run_cli("benchmark", "myresnet18", "--backends", "torch,openvino", *TINY,
+                     blocked=("openvino",))
     assert result.returncode == 0, result.stderr
     results = {r["backend"]: r for r in json.loads(result.stdout)["results"]}
     assert not results["openvino"]["available"]

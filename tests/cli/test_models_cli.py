@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import resnet_hub
 from resnet_hub.zoo.stats import model_stats
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True, timeout=300)
+from helpers.cli import run_cli
 
 
 def test_list_json_reports_measured_params_and_gmacs():

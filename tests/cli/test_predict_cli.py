@@ -10,6 +10,7 @@ from timm.data import ImageNetInfo, create_transform, resolve_data_config
 
 import resnet_hub
 from resnet_hub.tasks.predict import load_image
+from helpers.cli import run_cli
 
 GOOD = ["a_shapes.png", "b_shapes.jpg", "c_shapes.png"]
 
@@ -27,10 +28,10 @@ def expected_topk(weights, paths, k, data_args=None, num_classes=1000):
 
 
 @pytest.fixture(scope="module")
-def folder_json(image_dir, predict_weights, resnet_hub_cli):
+def folder_json(image_dir, predict_weights):
     """One run over a folder with two bad files, batch 2 so the last batch is partial."""
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
-                            "--topk", "3", "--batch-size", "2", "--json")
+    result = run_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
+                     "--topk", "3", "--batch-size", "2", "--json")
     return result
 
 
@@ -64,11 +65,11 @@ def test_predict_folder_skips_non_image_and_corrupt_jpeg_with_warnings(image_dir
 
 
 def test_predict_table_prints_labels_and_probabilities_per_image(
-    image_dir, predict_weights, resnet_hub_cli, recorded_preprocessing
+    image_dir, predict_weights, recorded_preprocessing
 ):
     paths = [image_dir / "b_shapes.jpg", image_dir / "a_shapes.png"]
-    result = resnet_hub_cli("predict", "myresnet18", *map(str, paths), "--weights", str(predict_weights),
-                            "--topk", "2", "--no-optimize")
+    result = run_cli("predict", "myresnet18", *map(str, paths), "--weights", str(predict_weights),
+                     "--topk", "2", "--no-optimize")
     assert result.returncode == 0, result.stderr
     data_args = dict(recorded_preprocessing, input_size=tuple(recorded_preprocessing["input_size"]))
     _, indices, probs = expected_topk(predict_weights, paths, 2, data_args)
@@ -82,11 +83,11 @@ def test_predict_table_prints_labels_and_probabilities_per_image(
 
 
 def test_predict_without_recorded_preprocessing_uses_variant_default_and_class_numbers(
-    image_dir, predict_weights_10_classes, resnet_hub_cli
+    image_dir, predict_weights_10_classes
 ):
     path = image_dir / "c_shapes.png"
-    result = resnet_hub_cli("predict", "myresnet18", str(path), "--weights", str(predict_weights_10_classes),
-                            "--topk", "4", "--json")
+    result = run_cli("predict", "myresnet18", str(path), "--weights", str(predict_weights_10_classes),
+                     "--topk", "4", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     default = resnet_hub.get_variant("myresnet18").default_preprocessing
@@ -99,20 +100,20 @@ def test_predict_without_recorded_preprocessing_uses_variant_default_and_class_n
     assert [t["probability"] for t in prediction["topk"]] == pytest.approx(probs[0], abs=1e-5)
 
 
-def test_predict_exits_non_zero_when_no_file_is_an_image(image_dir, predict_weights, resnet_hub_cli):
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir / "notes.txt"), str(image_dir / "d_corrupted.jpg"),
-                            str(image_dir / "missing.png"), "--weights", str(predict_weights))
+def test_predict_exits_non_zero_when_no_file_is_an_image(image_dir, predict_weights):
+    result = run_cli("predict", "myresnet18", str(image_dir / "notes.txt"), str(image_dir / "d_corrupted.jpg"),
+                     str(image_dir / "missing.png"), "--weights", str(predict_weights))
     assert result.returncode == 1
     assert "no image could be predicted" in result.stderr
     assert "missing.png: no such file or folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_predict_unknown_model_and_missing_weights_fail_with_clear_messages(image_dir, tmp_path, resnet_hub_cli):
-    unknown = resnet_hub_cli("predict", "myresnet5", str(image_dir / "a_shapes.png"))
+def test_predict_unknown_model_and_missing_weights_fail_with_clear_messages(image_dir, tmp_path):
+    unknown = run_cli("predict", "myresnet5", str(image_dir / "a_shapes.png"))
     assert unknown.returncode == 1
     assert "Unknown model 'myresnet5'" in unknown.stderr and "Traceback" not in unknown.stderr
-    missing = resnet_hub_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"),
-                             "--weights", str(tmp_path / "nope.safetensors"))
+    missing = run_cli("predict", "myresnet18", str(image_dir / "a_shapes.png"),
+                      "--weights", str(tmp_path / "nope.safetensors"))
     assert missing.returncode == 1
     assert "Weights file not found" in missing.stderr and "Traceback" not in missing.stderr

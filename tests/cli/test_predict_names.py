@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import resnet_hub
+from helpers.cli import run_cli
 
 GOOD = ("a_shapes.png", "b_shapes.jpg", "c_shapes.png")
 
@@ -20,23 +21,22 @@ def _topk(result) -> dict[str, list[tuple[int, str, float]]]:
 
 
 @pytest.fixture(scope="module")
-def by_variant(image_dir, predict_weights, resnet_hub_cli):
+def by_variant(image_dir, predict_weights):
     paths = [str(image_dir / name) for name in GOOD]
-    result = resnet_hub_cli("predict", "myresnet18", *paths, "--weights", str(predict_weights), "--topk", "3",
-                            "--json")
+    result = run_cli("predict", "myresnet18", *paths, "--weights", str(predict_weights), "--topk", "3",
+                     "--json")
     return result
 
 
-def test_a_weights_file_as_name_predicts_like_the_variant_with_weights(image_dir, predict_weights, by_variant,
-                                                                       resnet_hub_cli):
+def test_a_weights_file_as_name_predicts_like_the_variant_with_weights(image_dir, predict_weights, by_variant):
     paths = [str(image_dir / name) for name in GOOD]
-    result = resnet_hub_cli("predict", str(predict_weights), *paths, "--topk", "3", "--json")
+    result = run_cli("predict", str(predict_weights), *paths, "--topk", "3", "--json")
     assert _topk(result) == _topk(by_variant)
     assert json.loads(result.stdout)["preprocessing"] == json.loads(by_variant.stdout)["preprocessing"]
     assert "random weights" not in result.stderr
 
 
-def test_an_export_directory_as_name_runs_the_export(image_dir, predict_weights, by_variant, resnet_hub_cli,
+def test_an_export_directory_as_name_runs_the_export(image_dir, predict_weights, by_variant,
                                                      tmp_path):
     from resnet_hub.export.api import export
     from resnet_hub.export.onnx import OnnxOptions
@@ -44,7 +44,7 @@ def test_an_export_directory_as_name_runs_the_export(image_dir, predict_weights,
     exported = export("myresnet18", "onnx", tmp_path / "onnx", weights=predict_weights,
                       onnx=OnnxOptions(exporter="torchscript", batch_size=2))
     paths = [str(image_dir / name) for name in GOOD]
-    result = resnet_hub_cli("predict", str(exported.output), *paths, "--topk", "3", "--json")
+    result = run_cli("predict", str(exported.output), *paths, "--topk", "3", "--json")
     assert "random weights" not in result.stderr and "Unknown model" not in result.stderr
     ours, torch_run = _topk(result), _topk(by_variant)
     assert ours.keys() == torch_run.keys()
@@ -52,14 +52,14 @@ def test_an_export_directory_as_name_runs_the_export(image_dir, predict_weights,
         assert [(i, label) for i, label, _ in rows] == [(i, label) for i, label, _ in torch_run[path]]
         assert [p for _, _, p in rows] == pytest.approx([p for _, _, p in torch_run[path]], abs=1e-4)
     assert json.loads(result.stdout)["preprocessing"] == json.loads(by_variant.stdout)["preprocessing"]
-    refused = resnet_hub_cli("predict", str(exported.output), paths[0], "--weights", str(predict_weights))
+    refused = run_cli("predict", str(exported.output), paths[0], "--weights", str(predict_weights))
     assert refused.returncode != 0 and "carries its own weights" in refused.stderr
 
 
 HOSTILE = ["\x1b[2J\x1b[31mred", "line\rover", "bell\x07", "\u202eright-to-left"]
 
 
-def test_control_characters_in_class_names_are_escaped_in_every_table(image_dir, resnet_hub_cli, tmp_path):
+def test_control_characters_in_class_names_are_escaped_in_every_table(image_dir, tmp_path):
     torch.manual_seed(0)
     model = resnet_hub.create_model("myresnet18", num_classes=len(HOSTILE))
     weights = tmp_path / "hostile.safetensors"
@@ -67,14 +67,14 @@ def test_control_characters_in_class_names_are_escaped_in_every_table(image_dir,
                             metadata={"label_names": HOSTILE,
                                       "preprocessing": {"input_size": [3, 32, 32], "crop_pct": 1.0,
                                                         "interpolation": "bilinear"}})
-    shown = resnet_hub_cli("predict", str(weights), str(image_dir / "a_shapes.png"), "--topk", str(len(HOSTILE)))
+    shown = run_cli("predict", str(weights), str(image_dir / "a_shapes.png"), "--topk", str(len(HOSTILE)))
     # evaluate's per-class table: class folders named like the labels (Linux allows any byte but / and NUL)
     data = tmp_path / "data"
     for name in HOSTILE:
         folder = data / name
         folder.mkdir(parents=True)
         (folder / "x.png").write_bytes((image_dir / "a_shapes.png").read_bytes())
-    scored = resnet_hub_cli("evaluate", str(weights), "--data", str(data))
+    scored = run_cli("evaluate", str(weights), "--data", str(data))
     for result in (shown, scored):
         assert result.returncode == 0, result.stderr
         out = result.stdout + result.stderr

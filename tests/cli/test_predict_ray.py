@@ -23,6 +23,7 @@ from resnet_hub.tasks.batch_predict import (  # noqa: E402
 )
 from resnet_hub.tasks.predict import build_predictor  # noqa: E402
 from resnet_hub.weights.io import sha256_of_file  # noqa: E402
+from helpers.cli import run_cli
 
 RAY_TEST_SECONDS = 240  # a hung pipeline fails the test instead of the whole CI run
 
@@ -71,17 +72,17 @@ def assert_same_entry(ray_row: dict, local: dict, tolerance: float) -> None:
         [t["probability"] for t in local["topk"]], abs=tolerance)
 
 
-def test_ray_jsonl_equals_local_predict_for_every_file(ray_cluster, image_dir, predict_weights, resnet_hub_cli,
+def test_ray_jsonl_equals_local_predict_for_every_file(ray_cluster, image_dir, predict_weights,
                                                        tmp_path):
-    local = resnet_hub_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
-                           "--topk", "3", "--json")
+    local = run_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
+                    "--topk", "3", "--json")
     assert local.returncode == 0, local.stderr
     local_json = json.loads(local.stdout)
     output = tmp_path / "predictions.jsonl"
     output.write_text("an older run\n")  # --force replaces it
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
-                            "--topk", "3", "--engine", "ray", "--address", ray_cluster, "--num-workers", "2",
-                            "--batch-size", "2", "--output", str(output), "--force", timeout=RAY_TEST_SECONDS)
+    result = run_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
+                     "--topk", "3", "--engine", "ray", "--address", ray_cluster, "--num-workers", "2",
+                     "--batch-size", "2", "--output", str(output), "--force", timeout=RAY_TEST_SECONDS)
     assert result.returncode == 0, result.stderr
     assert "3 predicted, 2 skipped, 2 worker(s)" in result.stderr
 
@@ -142,22 +143,22 @@ def test_too_many_workers_for_the_cluster_is_refused_and_writes_nothing(ray_clus
 # --- option and dependency errors: no Ray is started for these ------------------------------------------------
 
 
-def test_engine_ray_without_ray_installed_names_the_extra(image_dir, predict_weights, resnet_hub_cli, tmp_path):
+def test_engine_ray_without_ray_installed_names_the_extra(image_dir, predict_weights, tmp_path):
     output = tmp_path / "out.jsonl"
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
-                            "--engine", "ray", "--output", str(output), pre="sys.modules['ray'] = None")
+    result = run_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
+                     "--engine", "ray", "--output", str(output), blocked=("ray",))
     assert result.returncode == 1, result.stderr
     assert "pip install 'resnet-hub[ray]'" in result.stderr and "Traceback" not in result.stderr
     assert "uv sync --extra ray" in result.stderr and "pip install '.[ray]'" in result.stderr  # works in a clone
     assert not output.exists()
 
 
-def test_existing_output_is_refused_without_force_before_ray_is_needed(image_dir, predict_weights, resnet_hub_cli,
+def test_existing_output_is_refused_without_force_before_ray_is_needed(image_dir, predict_weights,
                                                                      tmp_path):
     output = tmp_path / "out.parquet"
     output.write_bytes(b"results of an earlier run")
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
-                            "--engine", "ray", "--output", str(output), pre="sys.modules['ray'] = None")
+    result = run_cli("predict", "myresnet18", str(image_dir), "--weights", str(predict_weights),
+                     "--engine", "ray", "--output", str(output), blocked=("ray",))
     assert result.returncode == 1
     assert "already exists; pass --force" in result.stderr  # checked first: ray (blocked here) was not needed
     assert output.read_bytes() == b"results of an earlier run"
@@ -168,8 +169,8 @@ def test_existing_output_is_refused_without_force_before_ray_is_needed(image_dir
     (["--output", "x.jsonl"], "--output only apply with --engine ray"),
     (["--engine", "spark"], "--engine must be 'local' or 'ray'"),
 ])
-def test_engine_options_are_checked(image_dir, resnet_hub_cli, args, message):
-    result = resnet_hub_cli("predict", "myresnet18", str(image_dir), *args)
+def test_engine_options_are_checked(image_dir, args, message):
+    result = run_cli("predict", "myresnet18", str(image_dir), *args)
     assert result.returncode == 2 and message in " ".join(result.stderr.split()), result.stderr
 
 
@@ -177,7 +178,7 @@ def test_engine_options_are_checked(image_dir, resnet_hub_cli, args, message):
 
 
 def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_cluster, image_dir, predict_weights,
-                                                                          resnet_hub_cli, tmp_path):
+                                                                         tmp_path):
     import subprocess
     import sys
 
@@ -195,8 +196,8 @@ def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_c
     leftover.write_text('{"path": "half a line')
     sources = [str(tmp_path / "gone1.png"), str(image_dir), str(tmp_path / "gone2.png")]
     with deadline(RAY_TEST_SECONDS):
-        result = resnet_hub_cli("predict", str(predict_weights), *sources, "--engine", "ray", "--output",
-                                str(output), "--address", ray_cluster, "--topk", "3")
+        result = run_cli("predict", str(predict_weights), *sources, "--engine", "ray", "--output",
+                         str(output), "--address", ray_cluster, "--topk", "3")
     assert result.returncode == 0, result.stderr
     expected = [e.path if isinstance(e, SkippedFile) else e for e in list_sources_in_order(sources)]
     assert expected[0] == sources[0] and expected[-1] == sources[-1]
@@ -216,10 +217,10 @@ def test_jsonl_rows_are_in_input_order_and_read_as_is_with_metadata_beside(ray_c
     assert not noise, result.stderr
 
 
-def test_every_input_missing_exits_1_and_writes_nothing(predict_weights, resnet_hub_cli, tmp_path):
+def test_every_input_missing_exits_1_and_writes_nothing(predict_weights, tmp_path):
     output = tmp_path / "out.jsonl"
-    result = resnet_hub_cli("predict", "myresnet18", str(tmp_path / "gone.png"), str(tmp_path / "nothing"),
-                            "--weights", str(predict_weights), "--engine", "ray", "--output", str(output))
+    result = run_cli("predict", "myresnet18", str(tmp_path / "gone.png"), str(tmp_path / "nothing"),
+                     "--weights", str(predict_weights), "--engine", "ray", "--output", str(output))
     assert result.returncode == 1, result.stderr
     assert "None of the inputs exists" in result.stderr and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from conftest import run_resnet_hub
 
 from resnet_hub.cli.text import plain, visible
+from helpers.cli import run_cli
 
 HOSTILE = "my\x1b[2J\x1b[31mresnet\r\u202eevil"
 
 
 def test_an_error_that_quotes_a_hostile_name_shows_its_control_characters_as_escapes():
-    done = run_resnet_hub("info", HOSTILE)
+    done = run_cli("info", HOSTILE)
     assert done.returncode == 1
     assert "\x1b" not in done.stderr and "\r" not in done.stderr and "\u202e" not in done.stderr
     assert "\\x1b[2J" in done.stderr and "\\u202e" in done.stderr

@@ -10,7 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 import resnet_hub
-from converter_helpers import image_batch, randomize_batchnorm
+from converter_helpers import image_batch
+
+from helpers.models import randomize_batchnorm
 from resnet_hub.weights.converters.dispatch import convert_checkpoint
 from resnet_hub.weights.converters.timm_resnetv2 import timm_resnetv2_to_ours
 from resnet_hub.errors import IncompatibleWeightsError

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import textwrap
 from pathlib import Path
 
 import torch
@@ -57,29 +51,6 @@ def minimal_manifest(fmt: str, files: dict[str, bytes], **sections) -> dict:
         verified=True, export={})
     manifest.update(sections)
     return manifest
-
-
-def run_cli(*args: str, blocked: tuple[str, ...] = (), cwd: Path | None = None, timeout: int = 300):
-    """Run the real console entry point in a subprocess; ``blocked`` modules fail to import there.
-
-    Blocking uses a sitecustomize that sets ``sys.modules[name] = None``, exactly what Python does for an
-    uninstalled package as far as ``import name`` is concerned (ImportError), without touching the library.
-    """
-    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore")
-    if blocked:
-        shim = Path(tempfile.mkdtemp(prefix="resnet-hub-shim-"))
-        (shim / "sitecustomize.py").write_text(textwrap.dedent(f"""
-            import sys
-            for name in {list(blocked)!r}:
-                sys.modules[name] = None
-        """))
-        env["PYTHONPATH"] = str(shim) + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True,
-                              cwd=cwd or REPO_ROOT, env=env, timeout=timeout)
-    finally:
-        if blocked:
-            shutil.rmtree(shim, ignore_errors=True)
 
 
 def tree(path: Path) -> list[str]:

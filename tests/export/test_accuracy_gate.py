@@ -10,7 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from export_helpers import run_cli, tree
+from export_helpers import tree
+from helpers.cli import run_cli
 from PIL import Image
 
 from resnet_hub.export.errors import AccuracyGateError, ExportOptionError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from export_helpers import run_cli, tree
+from export_helpers import tree
+from helpers.cli import run_cli
 
 from resnet_hub.weights.io import sha256_of_file
 

@@ -119,7 +119,7 @@ def test_embed_preprocessing_with_a_dynamic_image_size_is_refused_and_writes_not
 
 
 def test_cli_embed_preprocessing_with_a_dynamic_image_size_exits_1_with_one_line(tmp_path):
-    from export_helpers import run_cli
+    from helpers.cli import run_cli
 
     result = run_cli("export", "myresnet18", "--img-size", "-1", "-1", "--embed-preprocessing",
                      "--output", str(tmp_path / "out"))
@@ -143,7 +143,7 @@ def test_wrappers_leave_the_wrapped_model_in_the_mode_they_found_it(source_for):
 def test_verify_reruns_parity_of_an_embedded_export_on_pixels(digits_resnet18, tmp_path):
     """`resnet-hub verify` feeds a pixel-input graph pixels, as the export did (it used to feed floats and fail
     every embedded export); a graph whose normalisation is changed after export is caught."""
-    from export_helpers import run_cli
+    from helpers.cli import run_cli
 
     out = tmp_path / "out"
     export_onnx("myresnet18", out, OnnxOptions(img_size=IMG, embed_preprocessing=True), weights=digits_resnet18)

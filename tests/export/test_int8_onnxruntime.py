@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from export_helpers import run_cli
+from helpers.cli import run_cli
 
 from resnet_hub.export.errors import ExportOptionError
 from resnet_hub.export.int8_onnxruntime import MIN_CALIBRATION_IMAGES

@@ -7,7 +7,8 @@ so the library's own import handling is what is tested.
 from __future__ import annotations
 
 import pytest
-from export_helpers import run_cli, tree
+from export_helpers import tree
+from helpers.cli import run_cli
 
 FAST = ("--img-size", "64", "64", "--exporter", "torchscript")
 

@@ -15,7 +15,8 @@ import torch
 
 pytest.importorskip("openvino")
 
-from export_helpers import IMG, run_cli, tree  # noqa: E402
+from export_helpers import IMG, tree  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
 
 from resnet_hub.export import ExportOptionError, export  # noqa: E402
 from resnet_hub.export.onnx import OnnxOptions  # noqa: E402

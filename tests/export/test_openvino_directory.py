@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("openvino")
 
-from export_helpers import run_cli  # noqa: E402
+from helpers.cli import run_cli  # noqa: E402
 
 from resnet_hub.export.directory import ExportDirectory, ExportDirectoryError  # noqa: E402
 from resnet_hub.export.onnx import OnnxOptions  # noqa: E402

@@ -11,7 +11,8 @@ import json
 
 import pytest
 import torch
-from export_helpers import minimal_manifest, run_cli, tree
+from export_helpers import minimal_manifest, tree
+from helpers.cli import run_cli
 
 from resnet_hub.errors import MissingDependencyError
 from resnet_hub.export.digest import sha256_of_files

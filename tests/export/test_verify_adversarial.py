@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from export_helpers import run_cli
+from helpers.cli import run_cli
 
 from resnet_hub.export import export
 from resnet_hub.export.audit import audit_export

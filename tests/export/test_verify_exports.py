@@ -9,8 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from export_helpers import IMG, make_logits_meaningful, run_cli
-from model_helpers import randomize_batchnorm
+from export_helpers import IMG, make_logits_meaningful
+from helpers.cli import run_cli
+from helpers.models import randomize_batchnorm
 
 from resnet_hub.export import export
 from resnet_hub.export.audit import AuditError, audit_export

@@ -18,24 +18,9 @@ import resnet_hub
 from resnet_hub.errors import CorruptWeightsError, HubDownloadError, IncompatibleWeightsError, PublishError
 from resnet_hub.zoo.factory import resolve_model
 from resnet_hub.tasks.publish import publish
+from helpers.cli import one_error_line, run_cli
 
 REPO_ROOT = Path(resnet_hub.__file__).resolve().parent.parent
-
-
-def _cli(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    import os
-
-    env = dict(os.environ, COLUMNS="200", **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "resnet_hub", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO_ROOT, timeout=timeout)
-
-
-def _one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
-    assert "Traceback" not in result.stderr, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 # --- item 4: timm.create_model('hf-hub:...') with no network fails fast ------------------------------------
@@ -75,8 +60,8 @@ def test_garbage_resnet_hub_org_is_one_clear_error(hub_cache, monkeypatch):
     monkeypatch.setenv("RESNET_HUB_ORG", "!!garbage org//")
     with pytest.raises(HubDownloadError, match=r"not a valid Hub repo id.*\$RESNET_HUB_ORG"):
         resnet_hub.create_model("myresnet18", pretrained=True)
-    result = _cli("predict", "myresnet18", "x.png", "--pretrained", env_extra={"RESNET_HUB_ORG": "!!garbage org//"})
-    assert "not a valid Hub repo id" in _one_error_line(result)
+    result = run_cli("predict", "myresnet18", "x.png", "--pretrained", env={"RESNET_HUB_ORG": "!!garbage org//"})
+    assert "not a valid Hub repo id" in one_error_line(result)
 
 
 # --- item 10: a cached file of another architecture ------------------------------------------------------
@@ -158,12 +143,12 @@ def test_resolve_model_reads_the_published_config(published_repo):
 def test_info_predict_and_export_accept_hf_hub_names(published_repo, tmp_path):
     from PIL import Image
 
-    info = _cli("info", "hf-hub:me/r18", "--json")
+    info = run_cli("info", "hf-hub:me/r18", "--json")
     assert info.returncode == 0, info.stderr[-2000:]
     described = json.loads(info.stdout)
     assert described["name"] == "myresnet18" and described["hub"]["num_classes"] == 3
     Image.new("RGB", (40, 40), (200, 30, 30)).save(tmp_path / "red.png")
-    predicted = _cli("predict", "hf-hub:me/r18", str(tmp_path / "red.png"), "--pretrained", "--json", "--topk", "3")
+    predicted = run_cli("predict", "hf-hub:me/r18", str(tmp_path / "red.png"), "--pretrained", "--json", "--topk", "3")
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     top = json.loads(predicted.stdout)["predictions"][0]["topk"]
     assert len(top) == 3 and sorted(entry["label"] for entry in top) == ["a", "b", "c"]  # the repo's class names
@@ -187,9 +172,9 @@ def test_publish_labels_file_missing_or_folder_is_one_clear_line(tmp_path):
     weights = tmp_path / "w.safetensors"
     resnet_hub.save_weights(resnet_hub.create_model("myresnet18", num_classes=2), weights, architecture="myresnet18")
     for labels, needle in ((tmp_path / "missing.txt", "Labels file not found"), (tmp_path, "is a folder")):
-        result = _cli("publish", "myresnet18", "--weights", str(weights), "--repo-id", "me/r", "--labels",
+        result = run_cli("publish", "myresnet18", "--weights", str(weights), "--repo-id", "me/r", "--labels",
                       str(labels), "--dry-run", str(tmp_path / "out"))
-        assert needle in _one_error_line(result)
+        assert needle in one_error_line(result)
     assert not (tmp_path / "out").exists()
 
 

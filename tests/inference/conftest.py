@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import resnet_hub
-from model_helpers import randomize_batchnorm
+from helpers.models import randomize_batchnorm
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from process_helpers import interrupt_when, wait_for
-from export_helpers import REPO_ROOT, run_cli, tree
+from export_helpers import REPO_ROOT, tree
+from helpers.cli import run_cli
 
 from resnet_hub.errors import OutputPathError
 from resnet_hub.export.files import STAGING_PREFIX, StagedFiles, StagedTree, leftover_staging, staging_prefix

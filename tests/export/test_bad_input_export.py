@@ -84,7 +84,7 @@ def test_graph_that_does_not_reproduce_pytorch_is_rejected_and_not_written(sourc
     (("--max-accuracy-drop", "5"), "--max-accuracy-drop sets the accuracy gate's allowance"),
 ])
 def test_cli_refuses_hostile_sizes_and_an_unusable_gate_in_one_line(args, needle, tmp_path):
-    from export_helpers import run_cli
+    from helpers.cli import run_cli
 
     proc = run_cli("export", "myresnet18", "--output", str(tmp_path / "out"), *args, cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
