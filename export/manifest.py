@@ -401,8 +401,13 @@ def build_manifest(
     return manifest
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
+def write_manifest(path: Path, manifest: "Manifest | dict[str, Any]") -> Path:
+    """Write ``manifest`` atomically, after the one validation every reader applies (:meth:`Manifest.from_dict`):
+    an exporter can never ship a manifest that ``verify``, ``evaluate`` or the Ray workers would refuse. A refusal
+    here is a defect of the writer; it raises :class:`ManifestError` and leaves no file."""
     from resnet_hub.weights.io import atomic_write  # here, not at the top: readers of manifests need no torch
 
-    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    typed = manifest if isinstance(manifest, Manifest) else Manifest.from_dict(
+        json.loads(json.dumps(manifest, default=str)), where=f"the manifest about to be written to {path}")
+    text = typed.to_json()
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text), overwrite=True)
