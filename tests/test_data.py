@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from resnet_hub.tasks.data import (
@@ -185,3 +187,31 @@ def test_digits_without_scikit_learn_names_the_extra(tmp_path):
             "except ImportError as exc:\n    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install 'resnet-hub[digits]'" in out and "scikit-learn" in out
+
+
+def test_the_training_transform_gives_timms_tensors_with_fewer_copies(tmp_path):
+    """train_transform ends in ToNormalizedTensor instead of timm's MaybeToTensor + Normalize: with the same random
+    crop and flip (same seed), the tensors agree to float rounding on real photos of every mode load_image
+    yields; a wrong scale or channel order would be off by whole units."""
+    from PIL import Image as PILImage
+    from timm.data import create_transform
+
+    from resnet_hub.tasks.data import ToNormalizedTensor, train_transform
+
+    config = dict(input_size=(3, 48, 48), interpolation="bilinear", mean=(0.485, 0.456, 0.406),
+                  std=(0.229, 0.224, 0.225))
+    ours = train_transform(config)
+    timm_steps = create_transform(input_size=(3, 48, 48), is_training=True, hflip=0.5, scale=(0.6, 1.0),
+                                  color_jitter=None, interpolation="bilinear", mean=config["mean"], std=config["std"])
+    assert isinstance(ours.transforms[-1], ToNormalizedTensor)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        photo = PILImage.fromarray(rng.integers(0, 256, (60 + 7 * i, 80, 3), dtype=np.uint8))
+        random.seed(i), torch.manual_seed(i)  # timm's crop draws from random, torchvision's flip from torch
+        expected = timm_steps(photo)
+        random.seed(i), torch.manual_seed(i)
+        actual = ours(photo)
+        assert actual.shape == expected.shape == (3, 48, 48)
+        assert (actual - expected).abs().max() < 1e-5
+    grey = ToNormalizedTensor((0.5,), (0.25,))(PILImage.fromarray(np.full((4, 4), 255, dtype=np.uint8)))
+    assert grey.shape == (1, 4, 4) and torch.allclose(grey, torch.full((1, 4, 4), 2.0))
