@@ -399,9 +399,11 @@ def train_transform(data_config: dict[str, Any], *, hflip: float = 0.5) -> Calla
     from timm.data.transforms import MaybeToTensor
     from torchvision import transforms
 
+    # timm's code takes color_jitter=None (no ColorJitter step); only its annotation does not say so.
     timm_steps = create_transform(input_size=data_config["input_size"], is_training=True, hflip=hflip,
-                                  scale=(0.6, 1.0), color_jitter=None, interpolation=data_config["interpolation"],
-                                  mean=data_config["mean"], std=data_config["std"])
+                                  scale=(0.6, 1.0), color_jitter=None,  # type: ignore[arg-type]
+                                  interpolation=data_config["interpolation"], mean=data_config["mean"],
+                                  std=data_config["std"])
     *geometry, to_tensor, normalize = timm_steps.transforms
     if not (isinstance(to_tensor, MaybeToTensor) and isinstance(normalize, transforms.Normalize)):
         raise RuntimeError(f"timm's training transform changed shape ({timm_steps}); update train_transform")
