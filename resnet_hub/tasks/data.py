@@ -440,56 +440,6 @@ def hflip_for(images: LabelledImages) -> float:
     return 0.0 if images.source == DIGITS else 0.5
 
 
-class TransformedImages:
-    """A torch Dataset over LabelledImages: (tensor, label), or None for an unreadable file (see ``skipped``)."""
-
-    def __init__(self, images: LabelledImages, transform: Callable[["PILImage.Image"], "torch.Tensor"]) -> None:
-        self.images = images
-        self.transform = transform
-        self.skipped: dict[str, str] = {}
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        try:
-            return self.transform(self.images.read(index)), self.images.label(index)
-        except ImageLoadError as exc:
-            self.skipped[self.images.name_of(index)] = str(exc)
-            return None
-
-
-def collate_readable(batch):
-    """Default collation of the readable samples of a batch; None when none of them could be read."""
-    import torch
-
-    kept = [sample for sample in batch if sample is not None]
-    if not kept:
-        return None
-    return torch.stack([t for t, _ in kept]), torch.tensor([label for _, label in kept])
-
-
-def batches(
-    images: LabelledImages,
-    transform: Callable[["PILImage.Image"], "torch.Tensor"],
-    batch_size: int,
-    *,
-    shuffle: bool = False,
-    seed: int = 0,
-):
-    """(DataLoader, TransformedImages) over ``images``; unreadable files are dropped and recorded."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    dataset = TransformedImages(images, transform)
-    generator = torch.Generator().manual_seed(seed)
-    # A map-style dataset by protocol (__len__ / __getitem__), not a torch Dataset subclass.
-    loader: DataLoader[Any] = DataLoader(dataset,  # type: ignore[arg-type]
-                                         batch_size=batch_size, shuffle=shuffle, generator=generator,
-                                         collate_fn=collate_readable, num_workers=0)
-    return loader, dataset
-
-
 def stacked(images: LabelledImages, transform, limit: int | None = None) -> tuple["torch.Tensor", "torch.Tensor",
                                                                                   list[SkippedFile]]:
     """All (or the first ``limit``) readable images as one (N, C, H, W) tensor with labels and the files skipped."""
