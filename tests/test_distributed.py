@@ -105,7 +105,21 @@ def test_two_processes_learn_the_digits_and_evaluate_agrees(tmp_path):
     reported = json.loads(proc.stdout)
     assert reported["val_top1"] >= 0.9, reported["history"]
     assert reported["run"]["world_size"] == 2 and reported["run"]["throughput_img_s"] > 0
+    assert reported["run"]["backend"] == "gloo"
     evaluated = run_cli("evaluate", str(out), "--data", "digits", "--json", env=ONE_THREAD)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     n = reported["data"]["val"]["n"]  # batch composition may move a logit by float noise: one image at most
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(reported["val_top1"], abs=1.01 / n)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices (nccl between two processes)")
+def test_two_gpus_train_with_nccl_and_learn_the_digits(tmp_path):
+    out = tmp_path / "digits.safetensors"
+    proc = run_cli("finetune", "myresnet18", "--data", "digits", "--img-size", "32", "--epochs", "5",
+                   "--batch-size", "32", "--nproc", "2", "--device", "cuda", "--sync-bn", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reported = json.loads(proc.stdout)
+    assert reported["val_top1"] >= 0.9, reported["history"]
+    run = reported["run"]
+    assert run["backend"] == "nccl" and run["device"] == "cuda" and run["world_size"] == 2 and run["channels_last"]

@@ -4,14 +4,21 @@ minutes on a loaded machine), and an address where no Ray answers fails in secon
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from train_helpers import ONE_THREAD, digit_folder, finetune_in_subprocess
 
-from helpers.cli import run_cli
+from helpers.cli import REPO_ROOT, child_env, run_cli
 
-from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
+from resnet_hub.errors import TrainingError
+from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint, read_info
 from resnet_hub.weights.io import read_metadata
 
 pytest.importorskip("ray.train", reason="needs the ray extra: pip install 'resnet-hub[ray]'")
@@ -60,3 +67,84 @@ def test_a_ray_address_where_nothing_answers_fails_in_seconds_saying_how_to_star
     assert f"No Ray cluster answers at 127.0.0.1:{port}" in proc.stderr
     assert f"ray start --head --port {port}" in proc.stderr
     assert not list(tmp_path.iterdir()) or all(p.suffix != ".safetensors" for p in tmp_path.iterdir())
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (Ray's local cluster runs under the driver that started it)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _complete_checkpoints(storage: Path) -> list[Path]:
+    """Ray's persisted checkpoints that read back whole (a file appears before its upload has finished)."""
+    complete = []
+    for file in storage.glob("finetune/checkpoint_*/checkpoint.safetensors"):
+        try:
+            read_info(file)
+        except TrainingError:
+            continue
+        complete.append(file)
+    return complete
+
+
+def _train_workers(root: int) -> list[int]:
+    workers = []
+    for pid in _descendants(root):
+        try:
+            if b"RayTrainWorker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+        except OSError:
+            continue
+    return workers
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes through /proc (Linux)")
+def test_a_ray_worker_killed_mid_run_fails_the_run_with_one_line_and_resume_continues(tmp_path):
+    """SIGKILL one of two Ray Train workers once Ray holds a complete checkpoint: the run stops with one line
+    that names the failure and the checkpoint it copied beside the output, and ``--resume`` finishes from it."""
+    data = digit_folder(tmp_path / "data", per_class=6)
+    out = tmp_path / "out" / "model.safetensors"
+    args = ["finetune", "myresnet18", "--data", str(data), "--img-size", "32", "--batch-size", "1",
+            "--epochs", "4", "--engine", "ray", "--num-workers", "2", "-o", str(out)]
+    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with stdout.open("w") as out_file, stderr.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "resnet_hub", *args], stdout=out_file, stderr=err_file,
+                                env=child_env(ONE_THREAD), cwd=REPO_ROOT)
+        try:
+            deadline = time.monotonic() + 600
+            while not _complete_checkpoints(out.parent / "model.ray"):
+                assert proc.poll() is None, stderr.read_text()[-4000:]
+                assert time.monotonic() < deadline, "no Ray checkpoint within 10 minutes"
+                time.sleep(0.2)
+            workers = _train_workers(proc.pid)
+            assert workers, "no RayTrainWorker process under the driver"
+            os.kill(workers[0], signal.SIGKILL)
+            returncode = proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    err_text, out_text = stderr.read_text(), stdout.read_text()
+    report = f"exit {returncode}\n--- stdout\n{out_text[-3000:]}\n--- stderr\n{err_text[-6000:]}"
+    assert returncode == 1, report
+    ours = [line for line in err_text.splitlines() if "Error: Ray Train failed" in line]
+    assert len(ours) == 1 and ours[0].startswith("Error: Ray Train failed"), report
+    assert f"{checkpoint_path(out)} (add --resume to continue)" in ours[0], report
+    done = load_checkpoint(checkpoint_path(out)).epoch
+    assert 1 <= done < 4 and not out.exists()
+    proc2 = run_cli(*args, "--resume", "--json", env=ONE_THREAD)
+    assert proc2.returncode == 0, proc2.stderr[-4000:]
+    record = json.loads(read_metadata(out)["training"])
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
+    assert record["run"]["resumed_after_epoch"] == done

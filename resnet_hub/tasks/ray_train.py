@@ -137,12 +137,8 @@ def _first_line(exc: BaseException) -> str:
     return (errors[-1] if errors else lines[0] if lines else type(exc).__name__)[:500]
 
 
-def _ray_has_checkpoint(storage: Path) -> bool:
-    return any(storage.glob(f"{RUN_NAME}/checkpoint_*/{CHECKPOINT_FILE}"))
-
-
-def _copy_newest(storage: Path, checkpoint: Path, atomic_write) -> Path | None:
-    """Copy Ray's newest persisted checkpoint to the ordinary checkpoint path; None when Ray has none."""
+def _ray_checkpoints(storage: Path) -> list[tuple[int, Path]]:
+    """(epoch, file) of each complete checkpoint Ray persisted; one whose upload a dying worker cut short is not."""
     from .checkpoint import read_info
 
     found = []
@@ -151,6 +147,16 @@ def _copy_newest(storage: Path, checkpoint: Path, atomic_write) -> Path | None:
             found.append((read_info(file)[0], file))
         except TrainingError:
             continue
+    return found
+
+
+def _ray_has_checkpoint(storage: Path) -> bool:
+    return bool(_ray_checkpoints(storage))
+
+
+def _copy_newest(storage: Path, checkpoint: Path, atomic_write) -> Path | None:
+    """Copy Ray's newest complete checkpoint to the ordinary checkpoint path; None when there is none at all."""
+    found = _ray_checkpoints(storage)
     if not found:
         return checkpoint if checkpoint.exists() else None
     _, newest = max(found)

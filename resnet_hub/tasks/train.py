@@ -495,7 +495,10 @@ class _Fit:
             import platform
 
             name = platform.processor() or platform.machine()
-        return dict(engine=self.ctx.engine, world_size=self.ctx.world_size, device=self.device.type,
+        import torch.distributed as dist
+
+        backend = dist.get_backend() if self.ctx.distributed and dist.is_initialized() else None
+        return dict(engine=self.ctx.engine, world_size=self.ctx.world_size, backend=backend, device=self.device.type,
                     device_name=name, images=self.images, train_seconds=round(self.train_seconds, 3),
                     throughput_img_s=round(self.images / self.train_seconds, 2) if self.train_seconds else None,
                     wall_seconds=round(wall, 3), resumed_after_epoch=self.resumed_from,
