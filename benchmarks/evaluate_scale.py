@@ -4,12 +4,14 @@
 
 Both sides score the same generated folder (small JPEGs in 4 class folders, 160x120 by default) with the same model
 (myresnet18 with a seeded 4-class head, 224 px), the same batch size and the same number of decoding workers:
-ours is resnet_hub.tasks.evaluate.evaluate (the input pipeline of resnet_hub.tasks.input_pipeline),
-timm's is the loop of its
-validate.py (``timm.data.create_dataset`` + ``create_loader`` without the CUDA prefetcher, ``model(input)``,
-``timm.utils.accuracy``). Every run is a fresh child process that reports its own peak resident set (ru_maxrss) and
-its workers' largest one; img/s is images over the wall time of the pass (workers' start-up included, model
-loading excluded). The CPU and its vector extensions are printed beside the table: rates move with both.
+ours is resnet_hub.tasks.evaluate.evaluate (the input pipeline of resnet_hub.tasks.input_pipeline), timm's is the
+loop of its validate.py (``timm.data.create_dataset`` + ``create_loader`` without the CUDA prefetcher,
+``model(input)``, ``timm.utils.accuracy``), run once as validate.py runs by default and once with its
+``--channels-last``. Ours scores a copy of the model with BatchNorm folded and NHWC weights
+(``prepare_for_inference``), as a deploying user runs it; the last rate columns show how much of that gain NHWC
+alone gives timm. Every run is a fresh child process that reports its own peak resident set (ru_maxrss) and its
+workers' largest one; img/s is images over the wall time of the pass (workers' start-up included, model loading
+excluded). The CPU and its vector extensions are printed beside the table: rates move with both.
 """
 
 from __future__ import annotations
@@ -109,9 +111,14 @@ def child(args: argparse.Namespace) -> None:
                                mean=config["mean"], std=config["std"], num_workers=args.workers,
                                crop_pct=config["crop_pct"], crop_mode=config.get("crop_mode", "center"))
         model, hits, n = loaded.model.eval(), 0.0, 0
+        channels_last = args.child == "timm-channels-last"  # validate.py --channels-last
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         start = time.perf_counter()
         with torch.inference_mode():
             for inputs, target in loader:
+                if channels_last:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 output = model(inputs)
                 acc1, _ = accuracy(output, target, topk=(1, min(5, output.shape[1])))
                 hits += float(acc1) * inputs.size(0) / 100.0
@@ -140,7 +147,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=torch_threads_default())
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated images here")
-    parser.add_argument("--child", choices=("ours", "timm"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("ours", "timm", "timm-channels-last"), help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,14 +162,19 @@ def main() -> None:
     print(f"CPU: {cpu_line()}")
     print(f"myresnet18 (4 classes) at {args.img_size} px, {width}x{height} JPEGs, batch {args.batch_size}, "
           f"{args.workers} decoding worker(s), {args.threads} torch thread(s)\n")
-    print("| images | ours img/s | timm img/s | ours / timm | ours peak MiB (workers) | timm peak MiB (workers) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| images | ours img/s | timm img/s | ours / timm | timm --channels-last img/s | ours / that | "
+          "ours peak MiB (workers) | timm peak MiB (workers) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         data = make_folder(workdir / f"data-{size}", size, workdir / "pool", (width, height))
         ours, timm_ = measure("ours", weights, data, args), measure("timm", weights, data, args)
-        assert ours["n"] == timm_["n"] == size, (ours, timm_)
-        rate_ours, rate_timm = size / ours["seconds"], size / timm_["seconds"]
+        timm_cl = measure("timm-channels-last", weights, data, args)
+        assert ours["n"] == timm_["n"] == timm_cl["n"] == size, (ours, timm_, timm_cl)
+        # same pixels, same model: the same answers, but for a few near-ties that float rounding may turn
+        assert abs(ours["top1"] - timm_["top1"]) <= 5 / size, (ours, timm_)
+        rate_ours, rate_timm, rate_cl = (size / r["seconds"] for r in (ours, timm_, timm_cl))
         print(f"| {size:,} | {rate_ours:.1f} | {rate_timm:.1f} | {rate_ours / rate_timm:.2f}x | "
+              f"{rate_cl:.1f} | {rate_ours / rate_cl:.2f}x | "
               f"{ours['peak_mib']:,.0f} ({ours['workers_peak_mib']:,.0f}) | "
               f"{timm_['peak_mib']:,.0f} ({timm_['workers_peak_mib']:,.0f}) |", flush=True)
 

@@ -34,17 +34,18 @@ def ray_model_for(
     pretrained: bool = False,
     device: str = "cpu",
 ) -> BatchModel:
-    """The Ray workers' model for what ``resolve_target`` resolves locally: the plain model (optimize=False), so
-    the workers do the same arithmetic as the local evaluation. Export directories: ``ExportBatchModel``."""
+    """The Ray workers' model for what ``resolve_target`` resolves locally: the BatchNorm-folded, channels-last copy
+    (optimize=True) that the local evaluation scores too (``evaluate.torch_logits``), so both do the same
+    arithmetic. Export directories: ``ExportBatchModel``."""
     path = Path(target)
     if path.is_dir():
         from ..export.batch_model import ExportBatchModel
 
         return ExportBatchModel(str(path))
     if path.suffix == ".safetensors":  # the file names its architecture: predict's builder reads it
-        return TorchBatchModel(str(path), optimize=False, device=device)
+        return TorchBatchModel(str(path), optimize=True, device=device)
     return TorchBatchModel(str(target), weights=str(weights) if weights else None, pretrained=pretrained,
-                           optimize=False, device=device)
+                           optimize=True, device=device)
 
 
 def evaluate_on_ray(
