@@ -8,14 +8,13 @@ lives beside the destination so the final moves are same-filesystem renames.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Iterable
 
-from resnet_hub.leftovers import host_tag, pid_alive  # one owner rule for temporary files and staging folders
+from resnet_hub.leftovers import folder_prefix, sweep_stale_folders  # one owner rule for temporary files and folders
 from resnet_hub.weights.io import current_umask, unwritable_output
 
 from .errors import OutputExistsError
@@ -23,30 +22,16 @@ from .errors import OutputExistsError
 STAGING_PREFIX = ".resnet-hub-staging-"
 # .resnet-hub-staging-<pid>-<host>-<random>: a later run can tell a folder left by a killed process (SIGKILL,
 # power loss: no cleanup ran) from one a live export on this machine is still filling.
-_STAGING_NAME = re.compile(r"^" + re.escape(STAGING_PREFIX) + r"(\d+)-([A-Za-z0-9]*)-")
 
 
 def staging_prefix() -> str:
     """The prefix of this process's staging folders: it records the owner's pid and host."""
-    return f"{STAGING_PREFIX}{os.getpid()}-{host_tag()}-"
+    return folder_prefix(STAGING_PREFIX)
 
 
 def clean_stale_staging(directory: str | os.PathLike) -> list[Path]:
-    """Remove staging folders in ``directory`` whose owner process (on this host) no longer runs; returns them.
-
-    Folders of live processes, of other hosts (a shared file system) and of the old unnamed format are left
-    alone: only a folder that provably has no owner any more is deleted.
-    """
-    removed = []
-    host = host_tag()
-    for path in leftover_staging(directory):
-        match = _STAGING_NAME.match(path.name)
-        if not match or match.group(2) != host or int(match.group(1)) == os.getpid():
-            continue
-        if not pid_alive(int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    """Remove staging folders in ``directory`` whose owner process (on this host) no longer runs; returns them."""
+    return sweep_stale_folders(directory, STAGING_PREFIX)
 
 
 def make_public(root: Path) -> None:

@@ -4,8 +4,9 @@ Every atomic write goes through a hidden temporary file beside its destination (
 that is renamed into place at the end. SIGKILL, OOM kills and power loss run no cleanup, so the temporary file
 stays; a fine-tune checkpoints every epoch, so a killed run would otherwise leave a growing pile of them. The pid
 and host in the name let a later run tell a file whose owner is gone (swept) from one a live process on this
-machine, or a process on another machine sharing the folder, is still writing (kept). Export's staging folders
-follow the same rule (``export/files.py``).
+machine, or a process on another machine sharing the folder, is still writing (kept). Scratch and staging
+folders follow the same rule (:func:`folder_prefix`, :func:`sweep_stale_folders`): export's staging folders
+(``export/files.py``) and each Ray Train worker's scratch folder (``tasks/ray_train.py``).
 
 Standard library only: this module sits on the floor, below weights I/O and training.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -70,4 +72,34 @@ def sweep_stale_tmp(directory: str | os.PathLike, name: str | None = None) -> li
                 removed.append(path)
         except OSError:
             pass
+    return removed
+
+
+def folder_prefix(kind: str) -> str:
+    """The ``mkdtemp`` prefix of this process's folder of ``kind`` (e.g. ``.resnet-hub-staging-``): it names the
+    owner's pid and host, so :func:`sweep_stale_folders` can tell when nobody owns it any more."""
+    return f"{kind}{os.getpid()}-{host_tag()}-"
+
+
+def sweep_stale_folders(directory: str | os.PathLike, kind: str) -> list[Path]:
+    """Delete the folders of ``kind`` in ``directory`` whose owner process (on this host) no longer runs.
+
+    Folders of live processes, of other hosts (a shared file system) and of names without an owner are left
+    alone: only a folder that provably has no owner any more is deleted. Returns what was removed.
+    """
+    removed: list[Path] = []
+    folder = Path(directory)
+    owned = re.compile(r"^" + re.escape(kind) + r"(\d+)-([A-Za-z0-9]*)-")
+    host, me = host_tag(), os.getpid()
+    try:
+        entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return removed
+    for path in entries:
+        match = owned.match(path.name)
+        if not match or match.group(2) != host or int(match.group(1)) == me or pid_alive(int(match.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed

@@ -438,21 +438,3 @@ class ToNormalizedTensor:
 def hflip_for(images: LabelledImages) -> float:
     """Mirroring a handwritten digit makes another symbol; photos of objects are mirror-invariant."""
     return 0.0 if images.source == DIGITS else 0.5
-
-
-def stacked(images: LabelledImages, transform, limit: int | None = None) -> tuple["torch.Tensor", "torch.Tensor",
-                                                                                  list[SkippedFile]]:
-    """All (or the first ``limit``) readable images as one (N, C, H, W) tensor with labels and the files skipped."""
-    import torch
-
-    tensors, labels, skipped = [], [], []
-    for index in range(len(images) if limit is None else min(limit, len(images))):
-        try:
-            tensors.append(transform(images.read(index)))
-            labels.append(images.label(index))
-        except ImageLoadError as exc:
-            skipped.append(SkippedFile(images.name_of(index), str(exc)))
-    if not tensors:
-        raise DatasetError(f"No readable images in {images.source} ({images.split}); "
-                           f"{len(skipped)} file(s) could not be decoded")
-    return torch.stack(tensors), torch.tensor(labels), skipped

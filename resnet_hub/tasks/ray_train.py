@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import MissingDependencyError, TrainingError
+from ..leftovers import folder_prefix, sweep_stale_folders
 from .train import FinetuneOptions, FinetuneResult, check_output
 
 RUN_NAME = "finetune"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 WEIGHTS_FILE = "model.safetensors"
+WORK_PREFIX = "resnet-hub-ray-"  # each worker's scratch folder in the temp dir: resnet-hub-ray-<pid>-<host>-XXXX
 
 
 def storage_for(output: str | os.PathLike) -> Path:
@@ -171,7 +173,10 @@ def _worker_loop(config: dict[str, Any]) -> None:
     from .checkpoint import checkpoint_path
     from .train import finetune
 
-    work = Path(tempfile.mkdtemp(prefix="resnet-hub-ray-"))
+    # A worker that is killed runs no cleanup: its scratch folder names its pid, and the next worker on this
+    # machine removes those whose owner is gone.
+    sweep_stale_folders(tempfile.gettempdir(), WORK_PREFIX)
+    work = Path(tempfile.mkdtemp(prefix=folder_prefix(WORK_PREFIX)))
     output = work / WEIGHTS_FILE
     resume = bool(config["resume"])
     restored = ray.train.get_checkpoint()
@@ -193,6 +198,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         if weights_file is not None:
             shutil.copyfile(weights_file, folder / WEIGHTS_FILE)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(folder)))
+        shutil.rmtree(folder, ignore_errors=True)  # Ray has persisted it (synchronous upload): one epoch's copy at most
 
     try:
         finetune(config["name"], config["data"], output, weights=config["weights"], pretrained=config["pretrained"],

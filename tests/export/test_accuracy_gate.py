@@ -57,7 +57,8 @@ def test_int8_calibrated_on_blank_images_is_refused_and_nothing_is_written(digit
 
 def test_int8_calibrated_with_other_preprocessing_is_refused(digits_model, tmp_path):
     """The timm #1412 failure: calibration images normalised differently from training. The gate sees it."""
-    from resnet_hub.tasks.data import eval_transform, open_calibration, stacked
+    from helpers.data import stacked
+    from resnet_hub.tasks.data import eval_transform, open_calibration
     from resnet_hub.tasks.evaluate import class_mapping, prepare, torch_logits
     from resnet_hub.export.accuracy import accuracy_gate
     from resnet_hub.export.int8_onnxruntime import quantize_for_cpu

@@ -55,7 +55,8 @@ def test_engine_with_embedded_preprocessing_takes_uint8_pixels(precision, digits
     timm's transform on real digits; an int8 engine is calibrated on pixels. Float batches are refused."""
     import json
 
-    from resnet_hub.tasks.data import eval_transform, open_labelled, stacked
+    from helpers.data import stacked
+    from resnet_hub.tasks.data import eval_transform, open_labelled
     from resnet_hub.errors import InputShapeError
     from resnet_hub.export.onnx import OnnxOptions
     from resnet_hub.export.runtime import to_uint8_nhwc

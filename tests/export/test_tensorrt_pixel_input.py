@@ -16,7 +16,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from resnet_hub.tasks.data import eval_transform, open_labelled, stacked
+from helpers.data import stacked
+
+from resnet_hub.tasks.data import eval_transform, open_labelled
 from resnet_hub.errors import InputShapeError
 from resnet_hub.export.onnx import OnnxOptions, export_onnx
 from resnet_hub.export.runtime import to_uint8_nhwc
