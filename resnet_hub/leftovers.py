@@ -44,6 +44,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _abandoned(pid: int, host: str) -> bool:
+    """Whether the owner named by (pid, host) provably no longer runs: a process of this host, not this one,
+    that has exited. Another host's pid says nothing here (a shared file system), so its files are kept."""
+    return host == host_tag() and pid != os.getpid() and not pid_alive(pid)
+
+
 def sweep_stale_tmp(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Delete the tagged temporary files in ``directory`` whose owner process (on this host) no longer runs;
     with ``name``, only those of that destination file.
@@ -55,7 +61,6 @@ def sweep_stale_tmp(directory: str | os.PathLike, name: str | None = None) -> li
     folder = Path(directory)
     if not folder.is_dir():
         return removed
-    host, me = host_tag(), os.getpid()
     try:
         entries = list(folder.iterdir())
     except OSError:
@@ -64,7 +69,7 @@ def sweep_stale_tmp(directory: str | os.PathLike, name: str | None = None) -> li
         if name is not None and not path.name.startswith(f".{name}."):
             continue
         match = _TAGGED.match(path.name)
-        if not match or match.group(2) != host or int(match.group(1)) == me or pid_alive(int(match.group(1))):
+        if not match or not _abandoned(int(match.group(1)), match.group(2)):
             continue
         try:
             if path.is_file() and not path.is_symlink():
@@ -90,14 +95,13 @@ def sweep_stale_folders(directory: str | os.PathLike, kind: str) -> list[Path]:
     removed: list[Path] = []
     folder = Path(directory)
     owned = re.compile(r"^" + re.escape(kind) + r"(\d+)-([A-Za-z0-9]*)-")
-    host, me = host_tag(), os.getpid()
     try:
         entries = sorted(folder.iterdir()) if folder.is_dir() else []
     except OSError:
         return removed
     for path in entries:
         match = owned.match(path.name)
-        if not match or match.group(2) != host or int(match.group(1)) == me or pid_alive(int(match.group(1))):
+        if not match or not _abandoned(int(match.group(1)), match.group(2)):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
