@@ -15,6 +15,7 @@ import torch
 from train_helpers import ONE_THREAD, REPO_ROOT, digit_folder
 
 from helpers.cli import child_env, run_cli
+from helpers.processes import parent_pids, read_proc
 
 import resnet_hub
 from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint
@@ -53,21 +54,10 @@ def test_two_processes_with_sync_bn_and_half_the_batch_step_like_one_process(fol
 
 
 def _children_with_rank(parent: int, rank: int) -> list[int]:
-    """Pids of descendants of ``parent`` whose environment says RANK=<rank> (the training processes)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/environ", "rb") as handle:
-                environ = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if ppid == parent and f"RANK={rank}".encode() in environ:
-            found.append(int(entry))
-    return found
+    """Pids of the children of ``parent`` whose environment says RANK=<rank> (the training processes, not their
+    DataLoader workers, which inherit the variable one level further down)."""
+    return [pid for pid, ppid in parent_pids().items()
+            if ppid == parent and f"RANK={rank}".encode() in read_proc(pid, "environ").split(b"\0")]
 
 
 def test_a_process_killed_mid_epoch_fails_the_run_with_its_reason_and_the_checkpoint_resumes(folder, tmp_path):

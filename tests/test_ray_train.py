@@ -18,6 +18,7 @@ import pytest
 from train_helpers import ONE_THREAD, digit_folder, finetune_in_subprocess
 
 from helpers.cli import REPO_ROOT, child_env, run_cli
+from helpers.processes import descendants, read_proc
 
 from resnet_hub.errors import TrainingError
 from resnet_hub.tasks.checkpoint import checkpoint_path, load_checkpoint, read_info
@@ -57,24 +58,6 @@ def test_a_ray_address_where_nothing_answers_fails_in_seconds_saying_how_to_star
     assert not list(tmp_path.iterdir()) or all(p.suffix != ".safetensors" for p in tmp_path.iterdir())
 
 
-def _descendants(root: int) -> list[int]:
-    """Every live process below ``root`` (Ray's local cluster runs under the driver that started it)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
 def _complete_checkpoints(storage: Path) -> list[Path]:
     """Ray's persisted checkpoints that read back whole (a file appears before its upload has finished)."""
     complete = []
@@ -88,14 +71,7 @@ def _complete_checkpoints(storage: Path) -> list[Path]:
 
 
 def _train_workers(root: int) -> list[int]:
-    workers = []
-    for pid in _descendants(root):
-        try:
-            if b"RayTrainWorker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                workers.append(pid)
-        except OSError:
-            continue
-    return workers
+    return [pid for pid in descendants(root) if b"RayTrainWorker" in read_proc(pid, "cmdline")]
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's worker processes through /proc (Linux)")
